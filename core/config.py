@@ -1,0 +1,138 @@
+"""Settings, read once from the environment and `.env`.
+
+A missing or malformed setting stops start-up with one line naming it (`describe_error`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "replace-me", "your-token-here", "xxx", "todo"}
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/tweetlink.db"
+
+
+def _refuse_placeholder(value: str) -> str:
+    if value.strip().lower() in _PLACEHOLDERS:
+        raise ValueError("is empty or a placeholder; set the real value")
+    return value
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything tweetlink can be configured with; `.env.example` explains each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
+
+    discord_token: SecretStr | None = None
+    twitter_consumer_key: str
+    twitter_consumer_secret: SecretStr
+    public_url: str
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    database_url: str = DEFAULT_DATABASE_URL
+    token_encryption_keys: Annotated[list[SecretStr], NoDecode]
+    admin_user_ids: Annotated[list[int], NoDecode] = []
+    dev_guild_id: int | None = None
+    twitter_api_base: str = "https://api.x.com"
+    twitter_timeout_seconds: float = Field(default=10.0, gt=0)
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    link_intent_ttl_seconds: int = Field(default=900, gt=0)
+    confirmation_code_ttl_seconds: int = Field(default=600, gt=0)
+    confirmation_code_attempts: int = Field(default=5, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("twitter_consumer_key", "public_url", "twitter_api_base")
+    @classmethod
+    def _not_placeholder(cls, value: str) -> str:
+        return _refuse_placeholder(value)
+
+    @field_validator("twitter_consumer_secret", "discord_token")
+    @classmethod
+    def _secret_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _refuse_placeholder(value.get_secret_value())
+        return value
+
+    @field_validator("public_url", "twitter_api_base", "discord_api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("token_encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        keys = _split_csv(value)
+        if not keys:
+            raise ValueError("needs at least one key (generate one with `tweetlink keygen`)")
+        for key in keys:
+            try:
+                raw = base64.urlsafe_b64decode(key.encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "each key must be a Fernet key (generate one with `tweetlink keygen`)"
+                )
+        return keys
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def callback_url(self) -> str:
+        """Where X sends the browser back; register it in the X app's settings."""
+        return f"{self.public_url}/oauth/callback"
+
+    def link_url(self, intent_id: str) -> str:
+        """The URL a member opens to link their account."""
+        return f"{self.public_url}/link/{intent_id}"
+
+    def encryption_keys(self) -> list[str]:
+        """The sealing keys in clear, first one sealing."""
+        return [key.get_secret_value() for key in self.token_encryption_keys]
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line that names the first bad setting, without echoing its value."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    if first["type"] == "missing":
+        return f"configuration error: {name} is not set (see .env.example)"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"configuration error: {name} {message}"
+
+
+class _DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+
+def database_url_from_env() -> str:
+    """DATABASE_URL alone, for migrations, which need no other setting."""
+    return _DatabaseSettings().database_url

@@ -1,0 +1,173 @@
+"""The domain exceptions of tweetlink.
+
+`core/` raises these; the front doors (`bot/`, `web/`, the CLI) turn them into words for people.
+Every message is safe to show: none carries a token, a secret or a verifier.
+
+    TweetlinkError
+    ├── LinkError                  something about a link flow or a stored link
+    │   ├── IntentNotFound         unknown or expired link URL
+    │   ├── IntentFinished         the flow already finished, was voided or was cancelled
+    │   ├── UnknownRequestToken    a callback whose request token matches no flow
+    │   ├── AuthorizationDenied    the member pressed Cancel on X
+    │   ├── NoPendingLink          a code entered with no flow waiting for one
+    │   ├── WrongCode              a code that does not match (attempts_left says how many remain)
+    │   ├── TooManyAttempts        too many wrong codes: the flow is void
+    │   ├── CodeExpired            the code's life ran out
+    │   ├── MalformedCode          what was typed is not six digits
+    │   ├── FormExpired            a form posted without its page's token (CSRF)
+    │   └── NotLinked              no linked account for that Discord user
+    └── TwitterError               X answered badly or not at all
+        ├── TwitterUnavailable     unreachable, timed out or a 5xx: nothing happened
+        ├── TwitterAuthRevoked     401: the token was revoked or is invalid
+        ├── TwitterNoWriteAccess   the app or token may read but not write
+        ├── TwitterCallbackRejected  the callback URL is not registered (or not confirmed)
+        └── TwitterRejected        any other refusal, with X's code when it gave one
+"""
+
+from __future__ import annotations
+
+
+class TweetlinkError(Exception):
+    """Base of every error that tweetlink explains to a person."""
+
+
+class LinkError(TweetlinkError):
+    """A link flow or a stored link cannot do what was asked."""
+
+
+class IntentNotFound(LinkError):
+    """The link URL is unknown or has expired."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link has expired or does not exist. "
+            "Run /link-twitter in Discord to get a new one."
+        )
+
+
+class IntentFinished(LinkError):
+    """The flow was already finished, voided or replaced."""
+
+    def __init__(self, detail: str = "This link has already been used.") -> None:
+        super().__init__(f"{detail} Run /link-twitter in Discord if you want to start again.")
+
+
+class UnknownRequestToken(LinkError):
+    """X sent us back a request token that belongs to no live flow."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This sign-in does not belong to any link in progress. "
+            "Start again with /link-twitter in Discord."
+        )
+
+
+class AuthorizationDenied(LinkError):
+    """The member cancelled on X; nothing was linked."""
+
+    def __init__(self, intent_id: str) -> None:
+        self.intent_id = intent_id
+        super().__init__("You cancelled on X, so nothing was linked.")
+
+
+class NoPendingLink(LinkError):
+    """A code was entered but no flow of this Discord user is waiting for one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "There is no link waiting for a code. Run /link-twitter, authorize on X, "
+            "then enter the code shown there."
+        )
+
+
+class WrongCode(LinkError):
+    """The code does not match."""
+
+    def __init__(self, attempts_left: int) -> None:
+        self.attempts_left = attempts_left
+        plural = "attempt" if attempts_left == 1 else "attempts"
+        super().__init__(f"That code is not right. {attempts_left} {plural} left.")
+
+
+class TooManyAttempts(LinkError):
+    """Too many wrong codes: the flow is void."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many wrong codes, so this link was cancelled. Run /link-twitter to start again."
+        )
+
+
+class CodeExpired(LinkError):
+    """The confirmation code's life ran out."""
+
+    def __init__(self) -> None:
+        super().__init__("That code has expired. Run /link-twitter to start again.")
+
+
+class NotLinked(LinkError):
+    """The Discord user has no linked X account."""
+
+    def __init__(self) -> None:
+        super().__init__("No X account is linked. Run /link-twitter to link one.")
+
+
+class TwitterError(TweetlinkError):
+    """X answered badly or not at all."""
+
+
+class TwitterUnavailable(TwitterError):
+    """X could not be reached, timed out or failed (5xx); nothing was done there."""
+
+    def __init__(self, detail: str = "X could not be reached.") -> None:
+        super().__init__(f"{detail} Nothing was changed; please try again in a moment.")
+
+
+class TwitterAuthRevoked(TwitterError):
+    """X refused the credentials (401): the token was revoked or the keys are wrong."""
+
+    def __init__(self) -> None:
+        super().__init__("X refused the sign-in: access was revoked or the keys are not valid.")
+
+
+class TwitterNoWriteAccess(TwitterError):
+    """The app or the token has no write access, so it cannot post."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X granted read-only access. The bot's X app must have the 'Read and write' "
+            "permission; once the operator has set it, link again."
+        )
+
+
+class TwitterCallbackRejected(TwitterError):
+    """X did not accept our callback URL."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X did not accept the callback URL. Register PUBLIC_URL/oauth/callback "
+            "in the X app's settings."
+        )
+
+
+class TwitterRejected(TwitterError):
+    """X refused the request for another reason."""
+
+    def __init__(self, status: int, code: int | None, detail: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(f"X refused the request ({status}): {detail}")
+
+
+class MalformedCode(LinkError):
+    """What was typed is not a 6-digit code."""
+
+    def __init__(self) -> None:
+        super().__init__("The code is the 6 digits shown on the page after you authorized on X.")
+
+
+class FormExpired(LinkError):
+    """A form was submitted without the token of the page it came from."""
+
+    def __init__(self) -> None:
+        super().__init__("This form is out of date. Open your link again and press the button.")

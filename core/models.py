@@ -1,0 +1,98 @@
+"""The tables. Tokens and secrets are only ever stored sealed (see `core.sealing`)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, also on SQLite which stores them naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use core.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints alike."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class IntentStatus(enum.StrEnum):
+    """Where a link flow stands."""
+
+    CREATED = "created"  # link sent; nobody has pressed Continue yet (or they cancelled on X)
+    AUTHORIZING = "authorizing"  # we hold a request token; the member is on X
+    AUTHORIZED = "authorized"  # we hold the access token; waiting for the code in Discord
+    LINKED = "linked"  # finished; kept until it expires so the page can show the outcome
+    VOID = "void"  # too many wrong codes
+
+
+class LinkIntent(Base):
+    """One member's link flow in progress, from /link-twitter to the confirmation code."""
+
+    __tablename__ = "link_intents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    discord_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    discord_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    request_token: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_token_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    verifier_hash: Mapped[str | None] = mapped_column(String(64))
+    twitter_user_id: Mapped[str | None] = mapped_column(String(32))
+    screen_name: Mapped[str | None] = mapped_column(String(64))
+    access_level: Mapped[str | None] = mapped_column(String(32))
+    access_token_sealed: Mapped[str | None] = mapped_column(Text)
+    access_token_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    code_sealed: Mapped[str | None] = mapped_column(Text)
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LinkedAccount(Base):
+    """A Discord user's linked X account: one per Discord user, one Discord user per X account."""
+
+    __tablename__ = "linked_accounts"
+
+    discord_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    twitter_user_id: Mapped[str] = mapped_column(String(32), unique=True)
+    screen_name: Mapped[str] = mapped_column(String(64))
+    access_token_sealed: Mapped[str] = mapped_column(Text)
+    access_token_secret_sealed: Mapped[str] = mapped_column(Text)
+    access_level: Mapped[str] = mapped_column(String(32))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,5 @@
+"""`python -m tweetlink` runs the command line."""
+
+from tweetlink.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The composition root: builds the long-lived objects once and closes them in reverse order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiohttp
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.config import Settings
+from core.db import SessionFactory, create_engine, create_session_factory
+from core.links import LinkService
+from core.sealing import Sealer
+from core.twitter import TwitterClient
+
+USER_AGENT = "tweetlink/0.1"
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the front doors need, made once per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    http: aiohttp.ClientSession
+    twitter: TwitterClient
+    links: LinkService
+
+    async def database_ok(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError):
+            return False
+        return True
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """One engine, one HTTP session, one Twitter client and the services built on them."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as http:
+            twitter = TwitterClient(
+                http,
+                consumer_key=settings.twitter_consumer_key,
+                consumer_secret=settings.twitter_consumer_secret.get_secret_value(),
+                api_base=settings.twitter_api_base,
+                timeout_seconds=settings.twitter_timeout_seconds,
+            )
+            sessions = create_session_factory(engine)
+            links = LinkService(
+                sessions,
+                Sealer(settings.encryption_keys()),
+                twitter,
+                callback_url=settings.callback_url,
+                intent_ttl=timedelta(seconds=settings.link_intent_ttl_seconds),
+                code_ttl=timedelta(seconds=settings.confirmation_code_ttl_seconds),
+                code_attempts=settings.confirmation_code_attempts,
+            )
+            yield Services(settings, engine, sessions, http, twitter, links)
+    finally:
+        await engine.dispose()

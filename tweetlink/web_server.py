@@ -1,0 +1,46 @@
+"""Serving the web front door on the configured host and port until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+from tweetlink.services import Services
+from web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access lines without query strings: X's callback carries the verifier in its query."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s -> %s in %.0f ms", request.method, request.path, response.status, time * 1000
+        )
+
+
+async def serve_web(services: Services, stop: asyncio.Event) -> None:
+    """Run the pages until `stop` is set."""
+    settings = services.settings
+    app = create_app(
+        services.links, twitter_api_base=settings.twitter_api_base, ping=services.database_ok
+    )
+    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.web_host, settings.web_port)
+        await site.start()
+        log.info(
+            "web pages on http://%s:%s (public URL %s)",
+            settings.web_host,
+            settings.web_port,
+            settings.public_url,
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,202 @@
+"""The web front door: the pages of the link flow, built by `create_app`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from core import errors
+from core.links import LinkService
+from core.models import utcnow
+from web.pages import Pages
+
+log = logging.getLogger(__name__)
+
+LINKS = web.AppKey("links", LinkService)
+PAGES = web.AppKey("pages", Pages)
+PING: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("ping")
+
+# Long enough for any token X issues; anything longer is not from X.
+MAX_PARAM_LENGTH = 512
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(
+    links: LinkService,
+    *,
+    twitter_api_base: str,
+    ping: Callable[[], Awaitable[bool]],
+) -> web.Application:
+    """The aiohttp application; its resources are owned by the caller (the composition root)."""
+    origin = urlsplit(twitter_api_base)
+    app = web.Application(middlewares=[error_pages], client_max_size=64 * 1024)
+    app[LINKS] = links
+    app[PAGES] = Pages(form_targets=[f"{origin.scheme}://{origin.netloc}"])
+    app[PING] = ping
+    app.router.add_get("/link/{intent_id}", landing, allow_head=True)
+    app.router.add_post("/link/{intent_id}", continue_to_x)
+    app.router.add_get("/oauth/callback", oauth_callback)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def landing(request: web.Request) -> web.Response:
+    """The page a member's link opens: no side effects, since previews and scanners fetch it too."""
+    found = await request.app[LINKS].landing(request.match_info["intent_id"])
+    return request.app[PAGES].render(
+        "landing.html",
+        intent_id=found.intent_id,
+        discord_name=found.discord_name,
+        csrf_token=found.csrf_token,
+    )
+
+
+async def continue_to_x(request: web.Request) -> web.Response:
+    """The landing page's button: ask X for a request token and send the browser to X."""
+    intent_id = request.match_info["intent_id"]
+    form = await request.post()
+    csrf_token = form.get("csrf_token")
+    if not isinstance(csrf_token, str):
+        raise errors.FormExpired()
+    try:
+        authorize_url = await request.app[LINKS].begin_authorization(intent_id, csrf_token)
+    except errors.TwitterError as error:
+        raise RetryableFailure(error, retry_url=f"/link/{intent_id}") from None
+    raise web.HTTPSeeOther(authorize_url)
+
+
+async def oauth_callback(request: web.Request) -> web.Response:
+    """X sends the browser back here: exchange the verifier and show the code."""
+    links = request.app[LINKS]
+    pages = request.app[PAGES]
+    denied = _param(request, "denied")
+    if denied is not None:
+        intent_id = await links.cancel_authorization(denied)
+        return pages.render("denied.html", intent_id=intent_id)
+    token, verifier = _param(request, "oauth_token"), _param(request, "oauth_verifier")
+    if token is None or verifier is None:
+        return pages.render(
+            "error.html",
+            status=400,
+            heading="Nothing to finish here",
+            message="This page is where X sends you back after you approve tweetlink. "
+            "Start from the link the bot sent you in Discord.",
+            retry_url=None,
+            error_id=None,
+        )
+    try:
+        outcome = await links.finish_authorization(token, verifier)
+    except errors.TwitterNoWriteAccess:
+        raise
+    except errors.TwitterError as error:
+        flow = await links.intent_id_for_request_token(token)
+        retry_url = f"/link/{flow}" if flow else None
+        raise RetryableFailure(error, retry_url=retry_url) from None
+    if outcome.linked:
+        return pages.render(
+            "linked.html", screen_name=outcome.screen_name, discord_name=outcome.discord_name
+        )
+    return pages.render(
+        "code.html",
+        code=outcome.code,
+        screen_name=outcome.screen_name,
+        discord_name=outcome.discord_name,
+        minutes_left=_minutes_until(outcome.code_expires_at),
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness for load balancers: the process answers and the database does too."""
+    healthy = await request.app[PING]()
+    return web.json_response(
+        {"status": "ok" if healthy else "database unavailable"}, status=200 if healthy else 503
+    )
+
+
+class RetryableFailure(Exception):
+    """X failed during a step the member can simply try again."""
+
+    def __init__(self, error: errors.TwitterError, *, retry_url: str | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_url = retry_url
+
+
+_STATUS_AND_HEADING: dict[type[errors.TweetlinkError], tuple[int, str]] = {
+    errors.IntentNotFound: (410, "This link has expired"),
+    errors.IntentFinished: (410, "This link is finished"),
+    errors.UnknownRequestToken: (400, "We could not match this sign-in"),
+    errors.FormExpired: (403, "This form is out of date"),
+    errors.TwitterNoWriteAccess: (403, "tweetlink needs permission to post"),
+}
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turns every failure into a page that says what happened and what to do; no stack traces."""
+    pages = request.app[PAGES]
+    try:
+        response = await handler(request)
+    except web.HTTPRedirection as redirect:
+        pages.secure(redirect)
+        raise
+    except web.HTTPException as http_error:
+        return pages.render(
+            "error.html",
+            status=http_error.status,
+            heading=http_error.reason,
+            message="There is nothing at this address.",
+            retry_url=None,
+            error_id=None,
+        )
+    except RetryableFailure as failure:
+        return pages.render(
+            "error.html",
+            status=502,
+            heading="X is not answering right now",
+            message=str(failure.error),
+            retry_url=failure.retry_url,
+            error_id=None,
+        )
+    except errors.TweetlinkError as error:
+        status, heading = _STATUS_AND_HEADING.get(type(error), (400, "Something is not right"))
+        return pages.render(
+            "error.html",
+            status=status,
+            heading=heading,
+            message=str(error),
+            retry_url=None,
+            error_id=None,
+        )
+    except Exception:
+        error_id = secrets.token_hex(4)
+        log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
+        return pages.render(
+            "error.html",
+            status=500,
+            heading="Something went wrong on our side",
+            message="Nothing was linked. Please try again in a minute.",
+            retry_url=None,
+            error_id=error_id,
+        )
+    pages.secure(response)
+    return response
+
+
+def _param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is None or not value or len(value) > MAX_PARAM_LENGTH:
+        return None
+    return value
+
+
+def _minutes_until(moment: datetime | None) -> int:
+    if moment is None:
+        return 0
+    return max(1, round((moment - utcnow()).total_seconds() / 60))
