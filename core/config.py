@@ -31,7 +31,9 @@ def _split_csv(value: Any) -> Any:
 class Settings(BaseSettings):
     """Everything tweetlink can be configured with; `.env.example` explains each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", hide_input_in_errors=True
+    )
 
     discord_token: SecretStr | None = None
     twitter_consumer_key: str

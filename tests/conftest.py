@@ -18,7 +18,7 @@ from core.sealing import Sealer
 from tests.fakes.twitter import FakeTwitter
 from tweetlink import migrations
 from tweetlink.services import Services, open_services
-from web.app import create_app
+from web.app import create_app, create_runner
 
 CONSUMER_KEY = "test-consumer-key"
 CONSUMER_SECRET = "test-consumer-secret-do-not-log"
@@ -107,7 +107,7 @@ async def web_server(services: Services, web_socket: socket.socket) -> AsyncIter
         twitter_api_base=services.settings.twitter_api_base,
         ping=services.database_ok,
     )
-    runner = web.AppRunner(app)
+    runner = create_runner(app)
     await runner.setup()
     await web.SockSite(runner, web_socket).start()
     yield services.settings.public_url

@@ -6,22 +6,11 @@ import asyncio
 import logging
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web import BaseRequest, StreamResponse
 
 from tweetlink.services import Services
-from web.app import create_app
+from web.app import create_app, create_runner
 
 log = logging.getLogger(__name__)
-
-
-class PathOnlyAccessLogger(AbstractAccessLogger):
-    """Access lines without query strings: X's callback carries the verifier in its query."""
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        self.logger.info(
-            "%s %s -> %s in %.0f ms", request.method, request.path, response.status, time * 1000
-        )
 
 
 async def serve_web(services: Services, stop: asyncio.Event) -> None:
@@ -30,7 +19,7 @@ async def serve_web(services: Services, stop: asyncio.Event) -> None:
     app = create_app(
         services.links, twitter_api_base=settings.twitter_api_base, ping=services.database_ok
     )
-    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
+    runner = create_runner(app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web_host, settings.web_port)

@@ -9,6 +9,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from core import errors
 from core.links import LinkService
@@ -44,6 +45,20 @@ def create_app(
     app.router.add_get("/oauth/callback", oauth_callback)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def create_runner(app: web.Application) -> web.AppRunner:
+    """A runner whose access log never records query strings."""
+    return web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access lines without query strings: X's callback carries the verifier in its query."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s -> %s in %.0f ms", request.method, request.path, response.status, time * 1000
+        )
 
 
 async def landing(request: web.Request) -> web.Response:

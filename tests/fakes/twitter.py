@@ -190,6 +190,8 @@ class FakeTwitter:
         self.invalidated_tokens: set[str] = set()
         self.users: dict[str, FakeTwitterUser] = {}
         self.requests: list[tuple[str, str]] = []
+        # Every access token, token secret and spent verifier, so tests can search for leaks.
+        self.issued_secrets: list[str] = []
         self._request_tokens: dict[str, _RequestToken] = {}
         self._access_tokens: dict[str, _AccessToken] = {}
         self._seen_nonces: dict[tuple[str, str, str, str], int] = {}
@@ -435,6 +437,7 @@ class FakeTwitter:
             access_level=level,
         )
         self._access_tokens[access_token.token] = access_token
+        self.issued_secrets.extend([access_token.token, access_token.secret, verifier])
         answer = {
             "oauth_token": access_token.token,
             "oauth_token_secret": access_token.secret,

@@ -1,0 +1,134 @@
+"""The operator's command line, run as a real process against the test database and fake X."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from core.config import Settings
+from tests.member_browser import MemberBrowser
+
+DISCORD_ID = 444_444_444_444_444_444
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished command: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def environment_of(settings: Settings) -> dict[str, str]:
+    """The settings as the environment variables an operator would set."""
+    env = {key: value for key, value in os.environ.items() if not key.isupper() or key == "PATH"}
+    env.update(
+        DISCORD_TOKEN=settings.discord_token.get_secret_value() if settings.discord_token else "",
+        TWITTER_CONSUMER_KEY=settings.twitter_consumer_key,
+        TWITTER_CONSUMER_SECRET=settings.twitter_consumer_secret.get_secret_value(),
+        PUBLIC_URL=settings.public_url,
+        DATABASE_URL=settings.database_url,
+        TOKEN_ENCRYPTION_KEYS=",".join(settings.encryption_keys()),
+        TWITTER_API_BASE=settings.twitter_api_base,
+    )
+    return env
+
+
+async def tweetlink(cwd: Path, env: dict[str, str], *args: str) -> Finished:
+    """Run `tweetlink ARGS…` in `cwd` (where there is no .env) and wait for it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tweetlink",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    """The test settings as environment variables."""
+    return environment_of(settings)
+
+
+async def test_link_start_to_confirm_then_list_and_unlink(
+    web_server: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`link start` prints the URL; after X, `link confirm` links; `accounts` lists and unlinks."""
+    started = await tweetlink(tmp_path, env, "link", "start", str(DISCORD_ID), "--name", "dave")
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.strip().splitlines()[-1]
+    assert url.startswith(f"{web_server}/link/")
+
+    async with aiohttp.ClientSession() as http:
+        page = await MemberBrowser(http).authorize(url, username="dave_x")
+
+    wrong = f"{(int(page.code) + 1) % 1_000_000:06d}"
+    refused = await tweetlink(tmp_path, env, "link", "confirm", str(DISCORD_ID), wrong)
+    assert refused.returncode == 1
+    assert "That code is not right. 4 attempts left." in refused.stderr
+
+    confirmed = await tweetlink(tmp_path, env, "link", "confirm", str(DISCORD_ID), page.code)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert confirmed.stdout.strip() == "Linked as @dave_x"
+
+    listed = await tweetlink(tmp_path, env, "accounts", "list")
+    assert f"{DISCORD_ID}\t@dave_x" in listed.stdout
+    assert "healthy" in listed.stdout
+
+    unlinked = await tweetlink(tmp_path, env, "accounts", "unlink", str(DISCORD_ID))
+    assert unlinked.returncode == 0, unlinked.stderr
+    assert "Unlinked @dave_x" in unlinked.stdout
+    again = await tweetlink(tmp_path, env, "accounts", "unlink", str(DISCORD_ID))
+    assert again.returncode == 1
+    assert "No X account is linked" in again.stderr
+
+
+async def test_missing_setting_stops_with_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    """Without TOKEN_ENCRYPTION_KEYS nothing starts, and the one line says so."""
+    del env["TOKEN_ENCRYPTION_KEYS"]
+    for command in (("web",), ("run",), ("accounts", "list")):
+        finished = await tweetlink(tmp_path, env, *command)
+        assert finished.returncode == 1
+        assert finished.stderr == (
+            "tweetlink: configuration error: TOKEN_ENCRYPTION_KEYS is not set (see .env.example)\n"
+        )
+
+
+async def test_web_refuses_an_old_schema(env: dict[str, str], tmp_path: Path) -> None:
+    """On an empty database `web` says to run `tweetlink migrate`, and after it, would start."""
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    finished = await tweetlink(tmp_path, env, "web")
+    assert finished.returncode == 1
+    assert "run `tweetlink migrate`" in finished.stderr
+    migrated = await tweetlink(tmp_path, env, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "up to date" in migrated.stdout
+
+
+async def test_check_reports_what_works_and_what_does_not(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`check` proves the keys and callback at X, and names a wrong consumer secret."""
+    finished = await tweetlink(tmp_path, env, "check")
+    assert "settings: ok" in finished.stdout
+    assert "database: ok" in finished.stdout
+    assert "X: consumer keys ok" in finished.stdout
+
+    env["TWITTER_CONSUMER_SECRET"] = "wrong-secret"
+    failed = await tweetlink(tmp_path, env, "check")
+    assert failed.returncode == 1
+    assert "X: X refused the sign-in" in failed.stdout

@@ -1,0 +1,136 @@
+"""The link flow in a real headless Chromium: our landing page, the fake X's authorize page and
+our callback page, clicked through the way a member does it, with no mocks.
+
+Chromium is Debian's (`/usr/bin/chromium`, which `scripts/test` installs when it is missing);
+Playwright's own browser downloads are never used. These tests exercise pages, not the database,
+so they run on SQLite only. The code page's screenshot is saved to `test-artifacts/link-code.png`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from tests.fakes.twitter import FakeTwitter
+from tweetlink.services import Services
+import time
+T0 = [0.0]
+def lap(msg: str) -> None:
+    now = time.perf_counter()
+    print(f'{msg}: +{now - T0[0]:.3f}s', flush=True)
+    T0[0] = now
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Root inside a container, and no network: no sandbox, and nothing that phones home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+# Fail in seconds rather than Playwright's default 30 s when a page is not what we expect.
+TIMEOUT_MS = 10_000
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+MEMBER_DISCORD = 333_333_333_333_333_333
+
+pytestmark = [
+    pytest.mark.skipif(
+        not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)),
+        reason=f"{CHROMIUM} is missing (scripts/test installs Debian's chromium package)",
+    ),
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
+
+
+@pytest.fixture
+async def page(web_server: str) -> AsyncIterator[Page]:
+    """A fresh tab in a headless Chromium, with our pages already being served."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context()
+            try:
+                context.set_default_timeout(TIMEOUT_MS)
+                yield await context.new_page()
+            finally:
+                await context.close()
+        finally:
+            await browser.close()
+
+
+def starts_with(url: str) -> re.Pattern[str]:
+    """A URL pattern matching `url` and anything after it."""
+    return re.compile("^" + re.escape(url))
+
+
+async def continue_to_x(
+    page: Page, services: Services, fake_twitter: FakeTwitter, discord_name: str
+) -> None:
+    """Start a flow, open its link and press Continue to X; ends on the fake X's page."""
+    lap("start")
+    page.on("request", lambda r: print("  req", r.method, r.url[:80], flush=True))
+    started = await services.links.start(MEMBER_DISCORD, discord_name)
+    lap("started")
+    await page.goto(services.settings.link_url(started.intent_id))
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(discord_name)
+    lap("landing")
+    await page.get_by_role("button", name="Continue to X").click()
+    await page.wait_for_url(starts_with(f"{fake_twitter.base_url}/oauth/authorize?"))
+
+
+async def test_whole_flow_in_a_browser_links_the_account(
+    services: Services, fake_twitter: FakeTwitter, page: Page
+) -> None:
+    """Continue to X, authorize as browser_user, read the code off our page, confirm it."""
+    await continue_to_x(page, services, fake_twitter, "alice#0")
+    lap("on X")
+    await page.locator("#username").fill("browser_user")
+    await page.get_by_role("button", name="Authorize app").click()
+
+    await page.wait_for_url(starts_with(f"{services.settings.public_url}/oauth/callback?"))
+    lap("callback")
+    code_box = page.locator("#code")
+    await expect(code_box).to_have_text(re.compile(r"^\s*\d{6}\s*$"))
+    await expect(page.get_by_text("@browser_user")).to_be_visible()
+    code = (await code_box.text_content() or "").strip()
+
+    lap("code read")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / "link-code.png"
+    screenshot.unlink(missing_ok=True)
+    await page.screenshot(path=screenshot, full_page=True)
+    assert screenshot.is_file()
+    assert screenshot.stat().st_size > 0
+
+    lap("screenshot")
+    link = await services.links.confirm(MEMBER_DISCORD, code)
+    assert link.screen_name == "browser_user"
+    lap("confirmed")
+    stored = await services.links.get(MEMBER_DISCORD)
+    assert stored is not None
+    assert stored.screen_name == "browser_user"
+
+
+async def test_cancel_on_x_in_a_browser_links_nothing(
+    services: Services, fake_twitter: FakeTwitter, page: Page
+) -> None:
+    """Cancel on the fake X's page brings the member back to our 'Nothing was linked' page."""
+    await continue_to_x(page, services, fake_twitter, "alice#0")
+    await page.get_by_role("button", name="Cancel").click()
+
+    await page.wait_for_url(starts_with(f"{services.settings.public_url}/oauth/callback?"))
+    await expect(page.get_by_role("heading", name="Nothing was linked")).to_be_visible()
+    await expect(page.get_by_role("link", name="Try again")).to_be_visible()
+    assert await services.links.get(MEMBER_DISCORD) is None
