@@ -14,8 +14,10 @@ body { font: 17px/1.5 system-ui, sans-serif; margin: 0; background: #f5f7fa; col
 main { max-width: 34rem; margin: 0 auto; padding: 2rem 1.25rem; }
 h1 { font-size: 1.5rem; line-height: 1.25; }
 .card { background: #fff; border-radius: 12px; padding: 1.25rem; box-shadow: 0 1px 3px #0002; }
+.card { overflow-wrap: anywhere; }
 .code { font: 700 2.4rem/1.2 ui-monospace, monospace; letter-spacing: .3em; text-align: center;
-        background: #eef2ff; border-radius: 8px; padding: .75rem 0; margin: 1rem 0; }
+        text-indent: .3em; background: #eef2ff; border-radius: 8px; padding: .75rem 0;
+        margin: 1rem 0; }
 button, .button { display: inline-block; font: inherit; font-weight: 600; color: #fff;
         background: #111; border: 0; border-radius: 999px; padding: .7rem 1.4rem;
         text-decoration: none; cursor: pointer; }

@@ -18,13 +18,6 @@ from playwright.async_api import Page, async_playwright, expect
 
 from tests.fakes.twitter import FakeTwitter
 from tweetlink.services import Services
-import time
-T0 = [0.0]
-def lap(msg: str) -> None:
-    now = time.perf_counter()
-    print(f'{msg}: +{now - T0[0]:.3f}s', flush=True)
-    T0[0] = now
-
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Root inside a container, and no network: no sandbox, and nothing that phones home.
@@ -79,13 +72,9 @@ async def continue_to_x(
     page: Page, services: Services, fake_twitter: FakeTwitter, discord_name: str
 ) -> None:
     """Start a flow, open its link and press Continue to X; ends on the fake X's page."""
-    lap("start")
-    page.on("request", lambda r: print("  req", r.method, r.url[:80], flush=True))
     started = await services.links.start(MEMBER_DISCORD, discord_name)
-    lap("started")
     await page.goto(services.settings.link_url(started.intent_id))
     await expect(page.get_by_role("heading", level=1)).to_contain_text(discord_name)
-    lap("landing")
     await page.get_by_role("button", name="Continue to X").click()
     await page.wait_for_url(starts_with(f"{fake_twitter.base_url}/oauth/authorize?"))
 
@@ -95,18 +84,15 @@ async def test_whole_flow_in_a_browser_links_the_account(
 ) -> None:
     """Continue to X, authorize as browser_user, read the code off our page, confirm it."""
     await continue_to_x(page, services, fake_twitter, "alice#0")
-    lap("on X")
     await page.locator("#username").fill("browser_user")
     await page.get_by_role("button", name="Authorize app").click()
 
     await page.wait_for_url(starts_with(f"{services.settings.public_url}/oauth/callback?"))
-    lap("callback")
     code_box = page.locator("#code")
     await expect(code_box).to_have_text(re.compile(r"^\s*\d{6}\s*$"))
     await expect(page.get_by_text("@browser_user")).to_be_visible()
     code = (await code_box.text_content() or "").strip()
 
-    lap("code read")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "link-code.png"
     screenshot.unlink(missing_ok=True)
@@ -114,10 +100,8 @@ async def test_whole_flow_in_a_browser_links_the_account(
     assert screenshot.is_file()
     assert screenshot.stat().st_size > 0
 
-    lap("screenshot")
     link = await services.links.confirm(MEMBER_DISCORD, code)
     assert link.screen_name == "browser_user"
-    lap("confirmed")
     stored = await services.links.get(MEMBER_DISCORD)
     assert stored is not None
     assert stored.screen_name == "browser_user"
