@@ -38,7 +38,7 @@ DATABASES = [
 
 
 @pytest.fixture(params=DATABASES)
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database at the newest migration; PostgreSQL's public schema is wiped first."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'tweetlink.db'}"
@@ -55,7 +55,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await migrations.upgrade(engine)
     finally:
         await engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from tests.member_browser import MemberBrowser
 
 DISCORD_ID = 444_444_444_444_444_444
 
+# The command line is the same on every database; the database tests cover PostgreSQL.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 @dataclass(frozen=True)
 class Finished:

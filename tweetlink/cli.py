@@ -17,6 +17,7 @@ from core.config import Settings, database_url_from_env, describe_error
 from core.db import create_engine
 from core.sealing import Sealer
 from tweetlink import migrations
+from tweetlink.bot_runner import DiscordLoginFailed, check_discord, run_bot
 from tweetlink.services import Services, open_services
 from tweetlink.web_server import serve_web
 
@@ -104,7 +105,7 @@ def _with_services(
 def _run_async(coroutine: Coroutine[Any, Any, None]) -> None:
     try:
         asyncio.run(coroutine)
-    except errors.TweetlinkError as error:
+    except (errors.TweetlinkError, DiscordLoginFailed) as error:
         raise CommandFailed(str(error)) from None
 
 
@@ -129,8 +130,6 @@ def _run(_: argparse.Namespace) -> None:
         raise CommandFailed("configuration error: DISCORD_TOKEN is not set (see .env.example)")
 
     async def job(services: Services) -> None:
-        from tweetlink.bot_runner import run_bot
-
         await _require_current_schema(services)
         stop = _stop_on_signals()
         await asyncio.gather(serve_web(services, stop), run_bot(services, stop))
@@ -152,8 +151,6 @@ def _bot(_: argparse.Namespace) -> None:
         raise CommandFailed("configuration error: DISCORD_TOKEN is not set (see .env.example)")
 
     async def job(services: Services) -> None:
-        from tweetlink.bot_runner import run_bot
-
         await _require_current_schema(services)
         await run_bot(services, _stop_on_signals())
 
@@ -179,8 +176,6 @@ def _check(_: argparse.Namespace) -> None:
     print("settings: ok")
 
     async def job(services: Services) -> None:
-        from tweetlink.bot_runner import check_discord
-
         problems = 0
         if not await services.database_ok():
             print("database: does not answer; check DATABASE_URL")
