@@ -1,21 +1,86 @@
-"""Running the Discord bot (built in its own issue)."""
+"""Running the Discord bot on the process's services, and checking its Discord credentials."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
+import discord
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.client import BotServices, TweetlinkBot
+from core.config import Settings
 from tweetlink.services import Services
 
+log = logging.getLogger(__name__)
 
-class BotNotBuilt(Exception):
-    """The Discord half is not part of this build yet."""
+INVITE_PERMISSIONS = discord.Permissions(send_messages=True, embed_links=True)
+
+
+class DiscordLoginFailed(Exception):
+    """Discord refused the bot's token."""
+
+    def __init__(self) -> None:
+        super().__init__("Discord refused DISCORD_TOKEN; copy the bot's token again")
+
+
+def point_at_discord(settings: Settings) -> None:
+    """Aim discord.py at another Discord (the tests' fake) when the settings say so."""
+    if settings.discord_api_base:
+        Route.BASE = f"{settings.discord_api_base}"
+    if settings.discord_gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = settings.discord_gateway_url  # type: ignore[assignment]
+
+
+def create_bot(services: Services) -> TweetlinkBot:
+    """The bot, on the process's shared services."""
+    return TweetlinkBot(BotServices(settings=services.settings, links=services.links))
+
+
+def _token(settings: Settings) -> str:
+    if settings.discord_token is None:
+        raise ValueError("DISCORD_TOKEN is not set")
+    return settings.discord_token.get_secret_value()
 
 
 async def run_bot(services: Services, stop: asyncio.Event) -> None:
-    """Run the Discord bot until `stop` is set."""
-    raise BotNotBuilt("the Discord bot is not built yet; `tweetlink web` serves the pages")
+    """Run the Discord bot until `stop` is set or the connection ends for good."""
+    point_at_discord(services.settings)
+    bot = create_bot(services)
+    async with bot:
+        try:
+            await bot.login(_token(services.settings))
+        except discord.LoginFailure:
+            raise DiscordLoginFailed() from None
+        connection = asyncio.create_task(bot.connect())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection
+    stop.set()  # the bot is gone: stop the web pages running beside it too
 
 
 async def check_discord(services: Services) -> tuple[str, bool]:
-    """Log in to Discord and report the bot's invite URL."""
-    return "the Discord bot is not built yet", True
+    """Log in to Discord and report the bot's name and invite URL."""
+    point_at_discord(services.settings)
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        async with client:
+            await client.login(_token(services.settings))
+            application = await client.application_info()
+    except discord.LoginFailure:
+        return "Discord refused DISCORD_TOKEN; copy the bot's token again", False
+    except (discord.HTTPException, OSError) as error:
+        return f"Discord could not be reached ({type(error).__name__})", False
+    invite = discord.utils.oauth_url(
+        application.id,
+        permissions=INVITE_PERMISSIONS,
+        scopes=("bot", "applications.commands"),
+    )
+    return f"logged in as {application.name}; invite it with {invite}", True

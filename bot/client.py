@@ -1,0 +1,73 @@
+"""The Discord bot: resources from the composition root, one extension per feature."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.replies import report_error
+from core.config import Settings
+from core.links import LinkService
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.exts.linking", "bot.exts.account")
+
+
+@dataclass(frozen=True)
+class BotServices:
+    """What the bot's features use; built by the composition root."""
+
+    settings: Settings
+    links: LinkService
+
+
+class TweetlinkTree(app_commands.CommandTree["TweetlinkBot"]):
+    """The command tree, with one error handler for every slash command."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class TweetlinkBot(commands.Bot):
+    """tweetlink's bot: slash commands only, so it needs no privileged intents."""
+
+    def __init__(self, services: BotServices, **options: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=TweetlinkTree,
+            help_command=None,
+            **options,
+        )
+        self.services = services
+
+    async def setup_hook(self) -> None:
+        """Load the features, then sync the command tree once (never on reconnects)."""
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        guild_id = self.services.settings.dev_guild_id
+        if guild_id is None:
+            synced = await self.tree.sync()
+        else:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        log.info(
+            "synced %d commands %s",
+            len(synced),
+            f"to server {guild_id}" if guild_id else "globally",
+        )
+
+    async def on_ready(self) -> None:
+        """Say who we are once connected."""
+        log.info("logged in to Discord as %s (%s)", self.user, self.user.id if self.user else "?")
