@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.config import Settings
 from core.sealing import Sealer
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
 from tweetlink import migrations
 from tweetlink.services import Services, open_services
@@ -62,6 +63,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def fake_twitter() -> AsyncIterator[FakeTwitter]:
     """The fake X, strict about signatures, on a free loopback port."""
     async with FakeTwitter(CONSUMER_KEY, CONSUMER_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord, with discord.py pointed at it until the test ends."""
+    async with FakeDiscord() as fake:
         yield fake
 
 

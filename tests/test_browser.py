@@ -13,10 +13,14 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+from tests.discord_bot import World, enter_code, link_button_url, run_link_twitter, running_bot
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
+from tests.member_browser import MemberBrowser
 from tweetlink.services import Services
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -118,3 +122,29 @@ async def test_cancel_on_x_in_a_browser_links_nothing(
     await expect(page.get_by_role("heading", name="Nothing was linked")).to_be_visible()
     await expect(page.get_by_role("link", name="Try again")).to_be_visible()
     assert await services.links.get(MEMBER_DISCORD) is None
+
+
+async def test_discord_to_browser_to_discord(
+    services: Services, fake_twitter: FakeTwitter, fake_discord: FakeDiscord, page: Page
+) -> None:
+    """/link-twitter in Discord, the DM's link opened in Chromium, the code typed in Discord."""
+    guild = fake_discord.add_guild("Community")
+    member = fake_discord.add_user("erin")
+    guild.add_member(member)
+    async with running_bot(services, fake_discord) as bot, aiohttp.ClientSession() as http:
+        world = World(fake_discord, guild, member, member, bot, MemberBrowser(http), services)
+        dm = await run_link_twitter(world, member)
+
+        await page.goto(link_button_url(dm))
+        await expect(page.get_by_role("heading", level=1)).to_contain_text("erin")
+        await page.get_by_role("button", name="Continue to X").click()
+        await page.wait_for_url(starts_with(f"{fake_twitter.base_url}/oauth/authorize?"))
+        await page.locator("#username").fill("erin_x")
+        await page.get_by_role("button", name="Authorize app").click()
+        await page.wait_for_url(starts_with(f"{services.settings.public_url}/oauth/callback?"))
+        code = (await page.locator("#code").text_content() or "").strip()
+
+        assert await enter_code(world, member, dm, code) == "Linked as @erin_x."
+    link = await services.links.get(member.id)
+    assert link is not None
+    assert link.screen_name == "erin_x"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import discord
 from discord.gateway import DiscordWebSocket
@@ -34,9 +35,9 @@ def point_at_discord(settings: Settings) -> None:
         DiscordWebSocket.DEFAULT_GATEWAY = settings.discord_gateway_url  # type: ignore[assignment]
 
 
-def create_bot(services: Services) -> TweetlinkBot:
+def create_bot(services: Services, **options: Any) -> TweetlinkBot:
     """The bot, on the process's shared services."""
-    return TweetlinkBot(BotServices(settings=services.settings, links=services.links))
+    return TweetlinkBot(BotServices(settings=services.settings, links=services.links), **options)
 
 
 def _token(settings: Settings) -> str:

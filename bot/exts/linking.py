@@ -14,6 +14,7 @@ from core.links import LinkService
 
 ENTER_CODE_ID = "tweetlink:enter-code"
 REPLACE_LINK_ID = "tweetlink:replace-link"
+CODE_FIELD_ID = "tweetlink:code"
 CANNOT_DM = 50007
 
 
@@ -22,6 +23,7 @@ class EnterCodeModal(discord.ui.Modal, title="Finish linking your X account"):
 
     code: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="Code from the web page",
+        custom_id=CODE_FIELD_ID,
         placeholder="123456",
         min_length=6,
         max_length=9,  # room for spaces a phone may paste

@@ -1,0 +1,113 @@
+"""Running the real TweetlinkBot against the fake Discord, and reading what it sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bot.client import TweetlinkBot
+from bot.exts.linking import CODE_FIELD_ID, ENTER_CODE_ID
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser, ResponseType
+from tests.member_browser import MemberBrowser
+from tweetlink.bot_runner import create_bot
+from tweetlink.services import Services
+
+EPHEMERAL = 1 << 6
+
+
+@asynccontextmanager
+async def running_bot(services: Services, fake: FakeDiscord) -> AsyncIterator[TweetlinkBot]:
+    """The production bot, logged in to the fake and ready; closed cleanly afterwards."""
+    bot = create_bot(services, guild_ready_timeout=0.05)
+    await bot.login(fake.token)
+    connection = asyncio.create_task(bot.connect())
+    try:
+        await bot.wait_until_ready()
+        yield bot
+    finally:
+        await bot.close()
+        await connection
+
+
+def link_button_url(message: dict[str, Any]) -> str:
+    """The URL of the message's link button."""
+    for row in message["components"]:
+        for component in row["components"]:
+            if component.get("url"):
+                return str(component["url"])
+    raise AssertionError(f"no link button in {message}")
+
+
+def custom_ids(message: dict[str, Any]) -> list[str]:
+    """The custom ids of the message's buttons, in order."""
+    return [
+        component["custom_id"]
+        for row in message["components"]
+        for component in row["components"]
+        if "custom_id" in component
+    ]
+
+
+def is_ephemeral(message: dict[str, Any]) -> bool:
+    """Whether Discord shows the message to its recipient only."""
+    return bool((message.get("flags") or 0) & EPHEMERAL)
+
+
+DISCORD_DEADLINE = 3.0
+
+
+@dataclass
+class World:
+    """A server with two members, the running bot, and a browser for the web pages."""
+
+    discord: FakeDiscord
+    guild: FakeGuild
+    alice: FakeUser
+    bob: FakeUser
+    bot: TweetlinkBot
+    browser: MemberBrowser
+    services: Services
+
+
+async def answered(interaction: FakeInteraction) -> None:
+    """The bot's first answer came within Discord's deadline."""
+    response = await interaction.wait_response()
+    assert response.latency < DISCORD_DEADLINE, response
+    assert response.status < 400, response
+
+
+async def run_link_twitter(world: World, user: FakeUser) -> dict[str, Any]:
+    """/link-twitter in the server; returns the DM the bot sent."""
+    command = await world.discord.slash_command(user, "link-twitter", guild=world.guild)
+    response = await command.wait_response()
+    assert response.type == ResponseType.DEFERRED_MESSAGE
+    assert response.ephemeral
+    await answered(command)
+    dm = await world.discord.wait_dm(user)
+    followup = await command.wait_followup()
+    assert is_ephemeral(followup)
+    assert "sent you a DM" in followup["content"]
+    return dm
+
+
+async def enter_code(world: World, user: FakeUser, message: dict[str, Any], code: str) -> str:
+    """Press Enter code under `message`, type `code`; returns the bot's answer."""
+    click = await world.discord.click_button(user, message, ENTER_CODE_ID)
+    modal = await click.wait_response()
+    assert modal.type == ResponseType.MODAL
+    await answered(click)
+    submitted = await world.discord.submit_modal(click, {CODE_FIELD_ID: code})
+    answer = await submitted.wait_response()
+    await answered(submitted)
+    assert answer.ephemeral
+    return answer.content or ""
+
+
+async def link(world: World, user: FakeUser, handle: str) -> None:
+    """Link `user` to the X account `handle` the way a member does."""
+    dm = await run_link_twitter(world, user)
+    page = await world.browser.authorize(link_button_url(dm), username=handle)
+    assert await enter_code(world, user, dm, page.code) == f"Linked as @{handle}."
