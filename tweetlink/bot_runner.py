@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import discord
+import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
@@ -30,9 +31,9 @@ class DiscordLoginFailed(Exception):
 def point_at_discord(settings: Settings) -> None:
     """Aim discord.py at another Discord (the tests' fake) when the settings say so."""
     if settings.discord_api_base:
-        Route.BASE = f"{settings.discord_api_base}"
+        Route.BASE = settings.discord_api_base
     if settings.discord_gateway_url:
-        DiscordWebSocket.DEFAULT_GATEWAY = settings.discord_gateway_url  # type: ignore[assignment]
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def create_bot(services: Services, **options: Any) -> TweetlinkBot:

@@ -727,6 +727,12 @@ class FakeDiscord:
         """Wait for the next DM to ``user``, not returned yet."""
         return await self.wait_message(user)
 
+    async def wait_connected(self) -> None:
+        """Wait until a bot has identified (or resumed) and can receive events."""
+        await self._wait(
+            lambda: True if any(s.ready for s in self._sessions) else None, "connected bot"
+        )
+
     async def wait_for(
         self, predicate: Callable[[RecordedRequest], bool], *, since: int = 0
     ) -> RecordedRequest:

@@ -1,0 +1,98 @@
+"""`tweetlink run` as a real process: the bot on the fake Discord and the pages on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from core.config import Settings
+from tests.fakes.discord import FakeDiscord
+from tests.test_cli import environment_of, tweetlink
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def env(settings: Settings, fake_discord: FakeDiscord) -> dict[str, str]:
+    """The test settings, with Discord pointed at the fake and the pages on a free port."""
+    env = environment_of(settings)
+    port = free_port()
+    env.update(
+        DISCORD_TOKEN=fake_discord.token,
+        DISCORD_API_BASE=fake_discord.api_base,
+        DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+        WEB_PORT=str(port),
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+    )
+    return env
+
+
+@pytest.fixture
+async def running(env: dict[str, str], tmp_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`tweetlink run`, stopped with SIGTERM at the end if the test did not stop it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tweetlink",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    yield process
+    if process.returncode is None:
+        process.kill()
+        await process.communicate()
+
+
+async def test_run_serves_discord_and_pages_and_stops_on_sigterm(
+    running: asyncio.subprocess.Process, fake_discord: FakeDiscord, env: dict[str, str]
+) -> None:
+    """One process answers a slash command and /healthz, and exits 0 on SIGTERM."""
+    member = fake_discord.add_user("frank")
+    await fake_discord.wait_for(lambda r: r.method == "PUT" and r.path.endswith("/commands"))
+    await fake_discord.wait_connected()
+    command = await fake_discord.slash_command(member, "twitter-account")
+    answer = await command.wait_response()
+    assert "No X account is linked" in (answer.content or "")
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{env['PUBLIC_URL']}/healthz") as response:
+            assert response.status == 200
+
+    running.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(running.communicate(), timeout=30)
+    assert running.returncode == 0, stderr.decode()
+    assert fake_discord.token not in stderr.decode()
+
+
+async def test_check_logs_in_to_discord_and_prints_the_invite(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`check` logs in to Discord and prints the invite URL with both scopes."""
+    finished = await tweetlink(tmp_path, env, "check")
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "Discord: logged in as" in finished.stdout
+    assert "scope=bot+applications.commands" in finished.stdout
+
+
+async def test_check_names_a_refused_discord_token(env: dict[str, str], tmp_path: Path) -> None:
+    """A token Discord refuses is named in words."""
+    env["DISCORD_TOKEN"] = "not-the-token"
+    finished = await tweetlink(tmp_path, env, "check")
+    assert finished.returncode == 1
+    assert "Discord refused DISCORD_TOKEN" in finished.stdout
