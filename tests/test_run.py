@@ -70,9 +70,11 @@ async def test_run_serves_discord_and_pages_and_stops_on_sigterm(
     answer = await command.wait_response()
     assert "No X account is linked" in (answer.content or "")
 
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{env['PUBLIC_URL']}/healthz") as response:
-            assert response.status == 200
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{env['PUBLIC_URL']}/healthz") as response,
+    ):
+        assert response.status == 200
 
     running.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(running.communicate(), timeout=30)
