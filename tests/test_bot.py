@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import aiohttp
@@ -260,3 +261,17 @@ async def test_unexpected_errors_give_an_error_id_and_are_logged_once(
     logged = [record for record in caplog.records if error_id in record.getMessage()]
     assert len(logged) == 1
     assert logged[0].exc_info is not None
+
+
+async def test_dev_guild_syncs_commands_to_that_server_only(
+    services: Services, fake_discord: FakeDiscord
+) -> None:
+    """With DEV_GUILD_ID set, the commands are synced to that server and not globally."""
+    guild = fake_discord.add_guild("Dev")
+    dev_services = replace(
+        services, settings=services.settings.model_copy(update={"dev_guild_id": guild.id})
+    )
+    async with running_bot(dev_services, fake_discord):
+        names = {command["name"] for command in fake_discord.synced_commands(guild)}
+        assert "link-twitter" in names
+        assert fake_discord.synced_commands() == []
