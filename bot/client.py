@@ -13,10 +13,11 @@ from discord.ext import commands
 from bot.replies import report_error
 from core.config import Settings
 from core.links import LinkService
+from core.tweets import TweetService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.exts.linking", "bot.exts.account")
+EXTENSIONS = ("bot.exts.linking", "bot.exts.account", "bot.exts.tweeting")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class BotServices:
 
     settings: Settings
     links: LinkService
+    tweets: TweetService
 
 
 class TweetlinkTree(app_commands.CommandTree["TweetlinkBot"]):

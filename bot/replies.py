@@ -26,6 +26,15 @@ def describe(error: BaseException) -> str | None:
     """Words for an error a member can act on, or None for a bug."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
+    if isinstance(error, errors.TweetCooldown):
+        return (
+            f"You are posting too fast; try again {discord.utils.format_dt(error.retry_at, 'R')}."
+        )
+    if isinstance(error, errors.TwitterRateLimited) and error.reset_at is not None:
+        when = discord.utils.format_dt(error.reset_at, "R")
+        return f"X's rate limit was reached, so nothing was posted. It resets {when}."
+    if isinstance(error, errors.TwitterAuthRevoked):
+        return str(errors.LinkRevoked())
     if isinstance(error, errors.TweetlinkError):
         return str(error)
     if isinstance(error, app_commands.NoPrivateMessage):

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     link_intent_ttl_seconds: int = Field(default=900, gt=0)
     confirmation_code_ttl_seconds: int = Field(default=600, gt=0)
     confirmation_code_attempts: int = Field(default=5, gt=0)
+    tweet_cooldown_seconds: int = Field(default=30, ge=0)
+    member_daily_tweet_cap: int = Field(default=10, ge=0)
+    server_daily_tweet_cap: int = Field(default=100, ge=0)
+    price_per_post_usd: float = Field(default=0.015, ge=0)
+    price_per_post_with_url_usd: float = Field(default=0.20, ge=0)
     log_level: str = "INFO"
 
     @field_validator("twitter_consumer_key", "public_url", "twitter_api_base")

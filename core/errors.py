@@ -15,16 +15,32 @@ Every message is safe to show: none carries a token, a secret or a verifier.
     │   ├── CodeExpired            the code's life ran out
     │   ├── MalformedCode          what was typed is not six digits
     │   ├── FormExpired            a form posted without its page's token (CSRF)
-    │   └── NotLinked              no linked account for that Discord user
+    │   ├── NotLinked              no linked account for that Discord user
+    │   └── LinkRevoked            X no longer accepts the member's token
+    ├── TweetError                 a tweet that cannot be posted as asked
+    │   ├── TweetInvalid           empty, too long or otherwise not a tweet
+    │   ├── ImageInvalid           not PNG/JPEG/GIF/WEBP, or over 5 MB
+    │   ├── DraftGone              the preview expired, was posted or was cancelled
+    │   ├── TweetCooldown          too soon after the member's last tweet (retry_at)
+    │   ├── DailyCapReached        the member's or the server's daily cap is used up
+    │   ├── TweetingDisabled       the server turned tweeting off
+    │   ├── RoleRequired           the server requires a role the member lacks
+    │   └── MemberBlocked          a server manager blocked the member from tweeting there
     └── TwitterError               X answered badly or not at all
         ├── TwitterUnavailable     unreachable, timed out or a 5xx: nothing happened
         ├── TwitterAuthRevoked     401: the token was revoked or is invalid
         ├── TwitterNoWriteAccess   the app or token may read but not write
         ├── TwitterCallbackRejected  the callback URL is not registered (or not confirmed)
+        ├── TwitterDuplicate       X refused a tweet identical to an earlier one
+        ├── TwitterCreditsExhausted  the operator's prepaid X credits are used up (402)
+        ├── TwitterRateLimited     too many requests; X says when it resets (reset_at)
+        ├── TwitterMaybePosted     the POST timed out: X may or may not have posted it
         └── TwitterRejected        any other refusal, with X's code when it gave one
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class TweetlinkError(Exception):
@@ -171,3 +187,110 @@ class FormExpired(LinkError):
 
     def __init__(self) -> None:
         super().__init__("This form is out of date. Open your link again and press the button.")
+
+
+class LinkRevoked(LinkError):
+    """X refused the member's token: it was revoked, so the link must be made again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X no longer accepts your link (access was revoked). Run /link-twitter to link again."
+        )
+
+
+class TweetError(TweetlinkError):
+    """A tweet that cannot be posted as asked; nothing was sent to X."""
+
+
+class TweetInvalid(TweetError):
+    """The text is not a valid tweet."""
+
+
+class ImageInvalid(TweetError):
+    """The image cannot be attached to a tweet."""
+
+
+class DraftGone(TweetError):
+    """The preview expired, was already posted or was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__("This preview has expired or was already used. Run /tweet again.")
+
+
+class TweetCooldown(TweetError):
+    """Too soon after the member's last tweet."""
+
+    def __init__(self, retry_at: datetime) -> None:
+        self.retry_at = retry_at
+        super().__init__("You are posting too fast; wait a little before the next tweet.")
+
+
+class DailyCapReached(TweetError):
+    """The member's or the server's tweets for the last 24 hours reached the cap."""
+
+    def __init__(self, scope: str, cap: int) -> None:
+        self.scope = scope
+        self.cap = cap
+        whose = "You have" if scope == "member" else "This server has"
+        super().__init__(
+            f"{whose} reached the limit of {cap} tweets in 24 hours. Try again tomorrow."
+        )
+
+
+class TweetingDisabled(TweetError):
+    """The server's managers turned tweeting off."""
+
+    def __init__(self) -> None:
+        super().__init__("Posting to X is turned off in this server.")
+
+
+class RoleRequired(TweetError):
+    """The server requires a role for tweeting."""
+
+    def __init__(self, role_id: int) -> None:
+        self.role_id = role_id
+        super().__init__("This server lets only members with a certain role post to X.")
+
+
+class MemberBlocked(TweetError):
+    """A server manager blocked this member from tweeting in this server."""
+
+    def __init__(self) -> None:
+        super().__init__("A server manager has blocked you from posting to X in this server.")
+
+
+class TwitterDuplicate(TwitterError):
+    """X refuses a tweet with the same text as an earlier one."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X refused this tweet: you already posted the same text. Nothing was posted."
+        )
+
+
+class TwitterCreditsExhausted(TwitterError):
+    """X answered 402: the operator's prepaid credits are used up."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The bot's X credits are used up, so nothing was posted. "
+            "Please tell the bot's operator."
+        )
+
+
+class TwitterRateLimited(TwitterError):
+    """X's rate limit was hit; `reset_at` says when it lifts, when X said so."""
+
+    def __init__(self, reset_at: datetime | None) -> None:
+        self.reset_at = reset_at
+        super().__init__("X's rate limit was reached, so nothing was posted. Try again later.")
+
+
+class TwitterMaybePosted(TwitterError):
+    """The POST timed out after it was sent: X may or may not have posted the tweet."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X did not answer in time, so the tweet may or may not have been posted. "
+            "Check your profile before trying again."
+        )

@@ -5,7 +5,18 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -96,3 +107,64 @@ class LinkedAccount(Base):
     access_level: Mapped[str] = mapped_column(String(32))
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TweetStatus(enum.StrEnum):
+    """What we know about a tweet we tried to post."""
+
+    PENDING = "pending"  # reserved against the caps; the POST is under way
+    POSTED = "posted"  # X answered with the tweet's id
+    UNKNOWN = "unknown"  # the POST timed out: X may or may not have posted it
+
+
+class Tweet(Base):
+    """A tweet posted (or being posted) through the bot: the audit trail and the caps' ledger."""
+
+    __tablename__ = "tweets"
+    __table_args__ = (
+        Index("ix_tweets_member_created", "discord_user_id", "created_at"),
+        Index("ix_tweets_guild_created", "guild_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    discord_user_id: Mapped[int] = mapped_column(BigInteger)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    twitter_user_id: Mapped[str] = mapped_column(String(32))
+    screen_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    tweet_id: Mapped[str | None] = mapped_column(String(32))
+    has_url: Mapped[bool] = mapped_column(Boolean)
+    has_media: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TweetDraft(Base):
+    """A previewed tweet waiting for its author to press Post (or Cancel)."""
+
+    __tablename__ = "tweet_drafts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    discord_user_id: Mapped[int] = mapped_column(BigInteger)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    image_type: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class GuildPolicy(Base):
+    """A server's rules for posting; a missing row or a null value means the default applies."""
+
+    __tablename__ = "guild_policies"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tweeting_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    required_role_id: Mapped[int | None] = mapped_column(BigInteger)
+    daily_cap: Mapped[int | None] = mapped_column(Integer)
+    member_daily_cap: Mapped[int | None] = mapped_column(Integer)
+    announce_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -19,8 +20,12 @@ from oauthlib import oauth1
 from core.errors import (
     TwitterAuthRevoked,
     TwitterCallbackRejected,
+    TwitterCreditsExhausted,
+    TwitterDuplicate,
     TwitterError,
+    TwitterMaybePosted,
     TwitterNoWriteAccess,
+    TwitterRateLimited,
     TwitterRejected,
     TwitterUnavailable,
 )
@@ -157,6 +162,35 @@ class TwitterClient:
         except TwitterAuthRevoked:
             return
 
+    async def upload_image(self, credentials: TokenPair, image: bytes, content_type: str) -> str:
+        """Upload an image for a tweet (v2 simple upload); returns its media id."""
+        upload = aiohttp.FormData()
+        upload.add_field("media", image, filename="image", content_type=content_type)
+        upload.add_field("media_category", "tweet_image")
+        response = await self._send(
+            "POST", "/2/media/upload", credentials=credentials, multipart=upload
+        )
+        try:
+            return str(json.loads(response.body)["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            raise TwitterUnavailable("X sent an unreadable answer to the upload.") from None
+
+    async def post_tweet(
+        self, credentials: TokenPair, text: str, media_ids: Sequence[str] = ()
+    ) -> str:
+        """Post a tweet as the token's owner; returns the tweet's id. Never retried: see below."""
+        body: dict[str, Any] = {"text": text}
+        if media_ids:
+            body["media"] = {"media_ids": list(media_ids)}
+        # A POST that timed out may have been posted: it must not be sent again blindly.
+        response = await self._send(
+            "POST", "/2/tweets", credentials=credentials, json_body=body, may_have_happened=True
+        )
+        try:
+            return str(json.loads(response.body)["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            raise TwitterMaybePosted() from None
+
     async def _send(
         self,
         method: str,
@@ -167,6 +201,8 @@ class TwitterClient:
         verifier: str | None = None,
         form: Mapping[str, str] | None = None,
         json_body: Any = None,
+        multipart: aiohttp.FormData | None = None,
+        may_have_happened: bool = False,
     ) -> Response:
         url = f"{self.api_base}{path}"
         headers = {
@@ -181,7 +217,7 @@ class TwitterClient:
                 form=form,
             )
         }
-        data: str | None = None
+        data: str | aiohttp.FormData | None = multipart
         if form:
             data = urlencode(form)
             headers["Content-Type"] = FORM
@@ -193,10 +229,13 @@ class TwitterClient:
                 method, url, data=data, headers=headers, timeout=self._timeout
             ) as answer:
                 response = Response(answer.status, answer.headers, await answer.read())
-        except TimeoutError:
-            raise TwitterUnavailable("X did not answer in time.") from None
-        except aiohttp.ClientError:
+        except aiohttp.ClientConnectorError:
             raise TwitterUnavailable("X could not be reached.") from None
+        except (TimeoutError, aiohttp.ClientError):
+            # The request may have reached X before the connection failed or the clock ran out.
+            if may_have_happened:
+                raise TwitterMaybePosted() from None
+            raise TwitterUnavailable("X did not answer in time.") from None
         if response.status >= 300:
             raise error_for(response)
         return response
@@ -210,11 +249,25 @@ def error_for(response: Response) -> TwitterError:
         return TwitterUnavailable(f"X is having trouble (it answered {status}).")
     if status == 401:
         return TwitterAuthRevoked()
+    if status == 402:
+        return TwitterCreditsExhausted()
+    if status == 429:
+        return TwitterRateLimited(_reset_time(response.headers))
     if code == 415:
         return TwitterCallbackRejected()
     if code == 261 or problem_type.endswith("/oauth1-permissions"):
         return TwitterNoWriteAccess()
+    if code == 187 or "duplicate" in detail.lower():
+        return TwitterDuplicate()
     return TwitterRejected(status, code, detail)
+
+
+def _reset_time(headers: Mapping[str, str]) -> datetime | None:
+    """When X's rate limit lifts, from `x-rate-limit-reset` (epoch seconds)."""
+    try:
+        return datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), UTC)
+    except (KeyError, ValueError, OverflowError):
+        return None
 
 
 def _error_details(body: bytes) -> tuple[int | None, str, str]:

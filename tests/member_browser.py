@@ -8,6 +8,9 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from core.links import Link
+from tweetlink.services import Services
+
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CODE = re.compile(r'<div class="code" id="code"[^>]*>(\d{6})</div>')
 
@@ -67,3 +70,13 @@ class MemberBrowser:
         authorize_url = await self.press_continue(link_url)
         callback_url = await self.decide_on_x(authorize_url, username=username, action="authorize")
         return await self.open(callback_url)
+
+
+async def link_member(services: Services, discord_id: int, handle: str) -> Link:
+    """Link `discord_id` to the X account `handle` through the pages, as a member would."""
+    started = await services.links.start(discord_id, f"member {discord_id}")
+    async with aiohttp.ClientSession() as http:
+        page = await MemberBrowser(http).authorize(
+            services.settings.link_url(started.intent_id), username=handle
+        )
+    return await services.links.confirm(discord_id, page.code)

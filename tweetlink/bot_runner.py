@@ -38,7 +38,10 @@ def point_at_discord(settings: Settings) -> None:
 
 def create_bot(services: Services, **options: Any) -> TweetlinkBot:
     """The bot, on the process's shared services."""
-    return TweetlinkBot(BotServices(settings=services.settings, links=services.links), **options)
+    resources = BotServices(
+        settings=services.settings, links=services.links, tweets=services.tweets
+    )
+    return TweetlinkBot(resources, **options)
 
 
 def _token(settings: Settings) -> str:

@@ -16,6 +16,7 @@ from core.config import Settings
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.links import LinkService
 from core.sealing import Sealer
+from core.tweets import Limits, TweetService
 from core.twitter import TwitterClient
 
 USER_AGENT = "tweetlink/0.1"
@@ -29,8 +30,10 @@ class Services:
     engine: AsyncEngine
     sessions: SessionFactory
     http: aiohttp.ClientSession
+    sealer: Sealer
     twitter: TwitterClient
     links: LinkService
+    tweets: TweetService
 
     async def database_ok(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -56,15 +59,26 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 timeout_seconds=settings.twitter_timeout_seconds,
             )
             sessions = create_session_factory(engine)
+            sealer = Sealer(settings.encryption_keys())
             links = LinkService(
                 sessions,
-                Sealer(settings.encryption_keys()),
+                sealer,
                 twitter,
                 callback_url=settings.callback_url,
                 intent_ttl=timedelta(seconds=settings.link_intent_ttl_seconds),
                 code_ttl=timedelta(seconds=settings.confirmation_code_ttl_seconds),
                 code_attempts=settings.confirmation_code_attempts,
             )
-            yield Services(settings, engine, sessions, http, twitter, links)
+            tweets = TweetService(
+                sessions,
+                sealer,
+                twitter,
+                limits=Limits(
+                    cooldown=timedelta(seconds=settings.tweet_cooldown_seconds),
+                    member_daily_cap=settings.member_daily_tweet_cap,
+                    guild_daily_cap=settings.server_daily_tweet_cap,
+                ),
+            )
+            yield Services(settings, engine, sessions, http, sealer, twitter, links, tweets)
     finally:
         await engine.dispose()

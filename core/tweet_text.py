@@ -1,0 +1,76 @@
+"""What X counts: the weighted length of a tweet (twitter-text v3) and the image rules."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from twitter_text import parse_tweet
+from twitter_text.extract_urls import extract_urls_with_indices
+from twitter_text.has_invalid_characters import has_invalid_characters
+
+from core.errors import ImageInvalid, TweetInvalid
+
+MAX_WEIGHTED_LENGTH = 280
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+# Magic numbers of the image formats X accepts for a tweet's photo.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+@dataclass(frozen=True)
+class MeasuredText:
+    """A tweet's text as X weighs it."""
+
+    weighted_length: int
+    has_url: bool
+
+
+def measure(text: str) -> MeasuredText:
+    """Weigh `text` by X's rules: URLs 23, CJK and emoji 2, most Latin 1."""
+    normalized = unicodedata.normalize("NFC", text)
+    parsed = parse_tweet(normalized)
+    return MeasuredText(
+        weighted_length=parsed.weightedLength,
+        has_url=bool(extract_urls_with_indices(normalized)),
+    )
+
+
+def check_text(text: str, *, has_image: bool) -> MeasuredText:
+    """The measured text, or TweetInvalid saying what is wrong with it."""
+    if not text.strip() and not has_image:
+        raise TweetInvalid("A tweet needs some text.")
+    measured = measure(text)
+    if measured.weighted_length > MAX_WEIGHTED_LENGTH:
+        raise TweetInvalid(
+            f"This tweet is {measured.weighted_length} characters long as X counts them "
+            f"(links count 23, emoji and CJK count 2); the limit is {MAX_WEIGHTED_LENGTH}."
+        )
+    if has_invalid_characters(unicodedata.normalize("NFC", text)):
+        raise TweetInvalid("This text has characters X does not accept.")
+    return measured
+
+
+def image_type(data: bytes) -> str | None:
+    """The image's MIME type by its first bytes, if X accepts the format."""
+    for signature, mime in _SIGNATURES:
+        if data.startswith(signature):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def check_image(data: bytes) -> str:
+    """The image's MIME type, or ImageInvalid saying why X would refuse it."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageInvalid("The image is over 5 MB, the most X accepts for a photo.")
+    mime = image_type(data)
+    if mime is None:
+        raise ImageInvalid("The image must be a PNG, JPEG, GIF or WEBP file.")
+    return mime

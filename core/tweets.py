@@ -1,0 +1,339 @@
+"""Posting on a member's behalf: validate, preview, reserve against the caps, post, record.
+
+A preview is a draft row, so the Post button works from any bot process and after a restart.
+Pressing Post claims the draft (one press wins), then reserves a ledger row in `tweets` inside a
+transaction that locks the member's link row and the server's policy row: the cooldown and the
+daily caps are counted from that ledger, so they hold across restarts and processes alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import errors
+from core.db import SessionFactory
+from core.models import GuildPolicy, LinkedAccount, Tweet, TweetDraft, TweetStatus, utcnow
+from core.sealing import Sealer
+from core.tweet_text import check_image, check_text
+from core.twitter import TokenPair, TwitterClient
+
+log = logging.getLogger(__name__)
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image to attach, as bytes."""
+
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What protects the operator's money and the member's account."""
+
+    cooldown: timedelta
+    member_daily_cap: int
+    guild_daily_cap: int
+
+
+@dataclass(frozen=True)
+class Where:
+    """Who posts from which server and channel, with the member's roles there."""
+
+    member_id: int
+    guild_id: int
+    channel_id: int
+    role_ids: Collection[int] = ()
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A previewed tweet waiting for Post."""
+
+    id: str
+    text: str
+    weighted_length: int
+    has_image: bool
+    screen_name: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PostedTweet:
+    """A tweet X accepted."""
+
+    tweet_id: str
+    screen_name: str
+
+    @property
+    def url(self) -> str:
+        """Where the tweet can be seen."""
+        return f"https://x.com/{self.screen_name}/status/{self.tweet_id}"
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    tweet_row_id: int
+    screen_name: str
+    twitter_user_id: str
+    token_sealed: str = field(repr=False)
+    secret_sealed: str = field(repr=False)
+
+
+class TweetService:
+    """The posting use cases, shared by /tweet and Post to X."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        sealer: Sealer,
+        twitter: TwitterClient,
+        *,
+        limits: Limits,
+        draft_ttl: timedelta = timedelta(minutes=15),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._sealer = sealer
+        self._twitter = twitter
+        self._limits = limits
+        self._draft_ttl = draft_ttl
+        self._clock = clock
+
+    async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
+        """Check everything that can be checked before X, and keep the tweet as a draft."""
+        measured = check_text(text, has_image=image is not None)
+        image_type = check_image(image.data) if image is not None else None
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            await session.execute(delete(TweetDraft).where(TweetDraft.expires_at <= now))
+            account = await session.get(LinkedAccount, where.member_id)
+            if account is None:
+                raise errors.NotLinked()
+            if account.revoked_at is not None:
+                raise errors.LinkRevoked()
+            policy = await session.get(GuildPolicy, where.guild_id)
+            await self._check_rules(session, where, policy, now)
+            draft = TweetDraft(
+                id=secrets.token_urlsafe(16),
+                discord_user_id=where.member_id,
+                guild_id=where.guild_id,
+                channel_id=where.channel_id,
+                text=text,
+                image=image.data if image is not None else None,
+                image_type=image_type,
+                created_at=now,
+                expires_at=now + self._draft_ttl,
+            )
+            session.add(draft)
+        return Draft(
+            draft.id,
+            text,
+            measured.weighted_length,
+            image is not None,
+            account.screen_name,
+            draft.expires_at,
+        )
+
+    async def cancel(self, draft_id: str, member_id: int) -> None:
+        """Drop a draft; cancelling twice is harmless."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(TweetDraft).where(
+                    TweetDraft.id == draft_id, TweetDraft.discord_user_id == member_id
+                )
+            )
+
+    async def post(self, draft_id: str, where: Where) -> PostedTweet:
+        """Post the member's draft once, within the rules; record what happened."""
+        draft = await self._claim_draft(draft_id, where.member_id)
+        measured = check_text(draft.text, has_image=draft.image is not None)
+        reservation = await self._reserve(
+            Where(where.member_id, draft.guild_id, draft.channel_id, where.role_ids),
+            has_url=measured.has_url,
+            has_media=draft.image is not None,
+        )
+        credentials = TokenPair(
+            self._sealer.open(reservation.token_sealed),
+            self._sealer.open(reservation.secret_sealed),
+        )
+        try:
+            media_ids = []
+            if draft.image is not None and draft.image_type is not None:
+                media_ids.append(
+                    await self._twitter.upload_image(credentials, draft.image, draft.image_type)
+                )
+            tweet_id = await self._twitter.post_tweet(credentials, draft.text, media_ids)
+        except errors.TwitterMaybePosted:
+            await self._settle(reservation, TweetStatus.UNKNOWN)
+            raise
+        except errors.TwitterAuthRevoked:
+            await self._settle(reservation, None)
+            await self._mark_revoked(where.member_id, reservation.twitter_user_id)
+            raise errors.LinkRevoked() from None
+        except BaseException:
+            await self._settle(reservation, None)
+            raise
+        await self._settle(reservation, TweetStatus.POSTED, tweet_id)
+        log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
+        return PostedTweet(tweet_id, reservation.screen_name)
+
+    async def _claim_draft(self, draft_id: str, member_id: int) -> TweetDraft:
+        async with self._sessions.begin() as session:
+            claimed = await session.scalars(
+                delete(TweetDraft)
+                .where(
+                    TweetDraft.id == draft_id,
+                    TweetDraft.discord_user_id == member_id,
+                    TweetDraft.expires_at > self._clock(),
+                )
+                .returning(TweetDraft)
+            )
+            draft = claimed.first()
+        if draft is None:
+            raise errors.DraftGone()
+        return draft
+
+    async def _reserve(self, where: Where, *, has_url: bool, has_media: bool) -> _Reservation:
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            # Locks the member's row (PostgreSQL) or the database (SQLite) until commit, so two
+            # presses of Post in any processes are counted one after the other.
+            locked = await session.execute(
+                update(LinkedAccount)
+                .where(LinkedAccount.discord_user_id == where.member_id)
+                .values(screen_name=LinkedAccount.screen_name)
+                .returning(
+                    LinkedAccount.twitter_user_id,
+                    LinkedAccount.screen_name,
+                    LinkedAccount.access_token_sealed,
+                    LinkedAccount.access_token_secret_sealed,
+                    LinkedAccount.revoked_at,
+                )
+            )
+            account = locked.first()
+            if account is None:
+                raise errors.NotLinked()
+            twitter_user_id, screen_name, token_sealed, secret_sealed, revoked_at = account
+            if revoked_at is not None:
+                raise errors.LinkRevoked()
+            policy = await self._lock_policy(session, where.guild_id, now)
+            await self._check_rules(session, where, policy, now)
+            ledger = Tweet(
+                discord_user_id=where.member_id,
+                guild_id=where.guild_id,
+                channel_id=where.channel_id,
+                twitter_user_id=twitter_user_id,
+                screen_name=screen_name,
+                status=TweetStatus.PENDING,
+                has_url=has_url,
+                has_media=has_media,
+                created_at=now,
+            )
+            session.add(ledger)
+            await session.flush()
+            return _Reservation(
+                ledger.id, screen_name, twitter_user_id, token_sealed, secret_sealed
+            )
+
+    async def _lock_policy(
+        self, session: AsyncSession, guild_id: int, now: datetime
+    ) -> GuildPolicy:
+        """The server's policy row, created with defaults if missing, locked until commit."""
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = insert(GuildPolicy).values(
+            guild_id=guild_id, tweeting_enabled=True, updated_at=now
+        )
+        upsert = statement.on_conflict_do_update(
+            index_elements=[GuildPolicy.guild_id],
+            set_={"guild_id": statement.excluded.guild_id},
+        ).returning(GuildPolicy)
+        policy = (await session.scalars(upsert)).one()
+        return policy
+
+    async def _check_rules(
+        self, session: AsyncSession, where: Where, policy: GuildPolicy | None, now: datetime
+    ) -> None:
+        """The server's policy, the cooldown and the daily caps, from the ledger."""
+        if policy is not None:
+            if not policy.tweeting_enabled:
+                raise errors.TweetingDisabled()
+            if (
+                policy.required_role_id is not None
+                and policy.required_role_id not in where.role_ids
+            ):
+                raise errors.RoleRequired(policy.required_role_id)
+        since = now - DAY
+        member_count, last_at = (
+            await session.execute(
+                select(func.count(), func.max(Tweet.created_at)).where(
+                    Tweet.discord_user_id == where.member_id, Tweet.created_at > since
+                )
+            )
+        ).one()
+        if last_at is not None:
+            retry_at = last_at + self._limits.cooldown
+            if retry_at > now:
+                raise errors.TweetCooldown(retry_at)
+        if member_count >= self._limits.member_daily_cap:
+            raise errors.DailyCapReached("member", self._limits.member_daily_cap)
+        if policy is not None and policy.member_daily_cap is not None:
+            in_guild = await self._count(
+                session,
+                since,
+                Tweet.guild_id == where.guild_id,
+                Tweet.discord_user_id == where.member_id,
+            )
+            if in_guild >= policy.member_daily_cap:
+                raise errors.DailyCapReached("member", policy.member_daily_cap)
+        guild_cap = self._limits.guild_daily_cap
+        if policy is not None and policy.daily_cap is not None:
+            guild_cap = policy.daily_cap
+        if await self._count(session, since, Tweet.guild_id == where.guild_id) >= guild_cap:
+            raise errors.DailyCapReached("server", guild_cap)
+
+    @staticmethod
+    async def _count(session: AsyncSession, since: datetime, *conditions: object) -> int:
+        counted = await session.scalar(
+            select(func.count()).select_from(Tweet).where(Tweet.created_at > since, *conditions)  # type: ignore[arg-type]
+        )
+        return counted or 0
+
+    async def _settle(
+        self, reservation: _Reservation, status: TweetStatus | None, tweet_id: str | None = None
+    ) -> None:
+        """Record the outcome; a tweet X certainly did not post leaves no row behind."""
+        async with self._sessions.begin() as session:
+            row = Tweet.id == reservation.tweet_row_id
+            if status is None:
+                await session.execute(delete(Tweet).where(row))
+            else:
+                posted_at = self._clock() if status == TweetStatus.POSTED else None
+                await session.execute(
+                    update(Tweet)
+                    .where(row)
+                    .values(status=status, tweet_id=tweet_id, posted_at=posted_at)
+                )
+
+    async def _mark_revoked(self, member_id: int, twitter_user_id: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(LinkedAccount)
+                .where(
+                    LinkedAccount.discord_user_id == member_id,
+                    LinkedAccount.twitter_user_id == twitter_user_id,
+                )
+                .values(revoked_at=self._clock())
+            )
