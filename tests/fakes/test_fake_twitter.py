@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import aiohttp
+import pytest
 from multidict import CIMultiDictProxy
 from oauthlib.oauth1 import SIGNATURE_HMAC, Client
 
-from tests.fakes.twitter import FORM_CONTENT_TYPE, FakeTwitter
+from tests.fakes.twitter import FORM_CONTENT_TYPE, MAX_IMAGE_BYTES, FakeTwitter, RecordedMedia
 
 KEY = "test-consumer-key"
 SECRET = "test-consumer-secret"
 CALLBACK = "http://127.0.0.1:9/oauth/callback"
+INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
 
 
 @dataclass
@@ -46,10 +51,13 @@ async def send(
     session: aiohttp.ClientSession,
     url: str,
     headers: dict[str, str],
-    body: str | None = None,
+    body: str | aiohttp.FormData | None = None,
+    **kwargs: Any,
 ) -> Answer:
-    """POST an already signed request and read the answer."""
-    async with session.post(url, headers=headers, data=body, allow_redirects=False) as resp:
+    """POST an already signed request and read the answer; ``kwargs`` go to ``session.post``."""
+    async with session.post(
+        url, headers=headers, data=body, allow_redirects=False, **kwargs
+    ) as resp:
         return Answer(resp.status, resp.headers, await resp.text())
 
 
@@ -60,6 +68,7 @@ async def post_signed(
     *,
     form: dict[str, str] | None = None,
     json_body: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> Answer:
     """Sign a POST with ``oauth`` (form bodies are signed, JSON ones are not) and send it."""
     if form is not None:
@@ -74,7 +83,7 @@ async def post_signed(
     if json_body is None:
         return await send(session, uri, headers)
     headers["Content-Type"] = "application/json"
-    return await send(session, uri, headers, json.dumps(json_body))
+    return await send(session, uri, headers, json.dumps(json_body), **kwargs)
 
 
 async def request_token(session: aiohttp.ClientSession, fake: FakeTwitter) -> dict[str, str]:
@@ -86,10 +95,14 @@ async def request_token(session: aiohttp.ClientSession, fake: FakeTwitter) -> di
 
 
 async def authorize(
-    session: aiohttp.ClientSession, fake: FakeTwitter, token: str, action: str = "authorize"
+    session: aiohttp.ClientSession,
+    fake: FakeTwitter,
+    token: str,
+    action: str = "authorize",
+    username: str = "alice",
 ) -> str:
-    """Submit the authorize form as alice and return the redirect's Location."""
-    form = {"oauth_token": token, "username": "alice", "action": action}
+    """Submit the authorize form as ``username`` and return the redirect's Location."""
+    form = {"oauth_token": token, "username": username, "action": action}
     url = f"{fake.base_url}/oauth/authorize"
     async with session.post(url, data=form, allow_redirects=False) as resp:
         assert resp.status == 302, await resp.text()
@@ -113,25 +126,90 @@ async def exchange(
     return await post_signed(session, oauth, f"{fake.base_url}/oauth/access_token")
 
 
-async def link(session: aiohttp.ClientSession, fake: FakeTwitter) -> dict[str, str]:
-    """Run the whole three-legged flow and return the access-token answer."""
+async def link(
+    session: aiohttp.ClientSession, fake: FakeTwitter, username: str = "alice"
+) -> dict[str, str]:
+    """Run the whole three-legged flow as ``username`` and return the access-token answer."""
     rt = await request_token(session, fake)
-    location = await authorize(session, fake, rt["oauth_token"])
+    location = await authorize(session, fake, rt["oauth_token"], username=username)
     answer = await exchange(session, fake, rt, callback_params(location)["oauth_verifier"])
     assert answer.status == 200, answer.text
     return answer.form()
 
 
-async def tweet(
-    session: aiohttp.ClientSession, fake: FakeTwitter, access: dict[str, str], text: str
-) -> Answer:
-    """POST /2/tweets as the holder of ``access``."""
-    oauth = client(
+def user_client(access: dict[str, str]) -> Client:
+    """An oauthlib client signing as the holder of ``access``."""
+    return client(
         resource_owner_key=access["oauth_token"],
         resource_owner_secret=access["oauth_token_secret"],
     )
+
+
+async def tweet(
+    session: aiohttp.ClientSession,
+    fake: FakeTwitter,
+    access: dict[str, str],
+    text: str,
+    media_ids: list[str] | None = None,
+    **kwargs: Any,
+) -> Answer:
+    """POST /2/tweets as the holder of ``access``; ``kwargs`` go to ``session.post``."""
+    body: dict[str, Any] = {"text": text}
+    if media_ids is not None:
+        body["media"] = {"media_ids": media_ids}
     url = f"{fake.base_url}/2/tweets"
-    return await post_signed(session, oauth, url, json_body={"text": text})
+    return await post_signed(session, user_client(access), url, json_body=body, **kwargs)
+
+
+async def upload(
+    session: aiohttp.ClientSession,
+    fake: FakeTwitter,
+    access: dict[str, str],
+    fields: dict[str, bytes | str],
+) -> Answer:
+    """POST /2/media/upload as multipart form-data: bytes values go as file parts."""
+    uri, headers, _ = user_client(access).sign(
+        f"{fake.base_url}/2/media/upload", http_method="POST"
+    )
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            # A file object: aiohttp refuses to serialize a bytes value of several megabytes.
+            form.add_field(
+                name, io.BytesIO(value), filename="image", content_type="application/octet-stream"
+            )
+        else:
+            form.add_field(name, value)
+    return await send(session, uri, headers, form)
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid RGB PNG of the given size, all black."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x00" * 3 * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def upload_png(
+    session: aiohttp.ClientSession, fake: FakeTwitter, access: dict[str, str]
+) -> str:
+    """Upload a small PNG as a tweet_image and return its media id."""
+    answer = await upload(
+        session, fake, access, {"media": png(2, 3), "media_category": "tweet_image"}
+    )
+    assert answer.status == 200, answer.text
+    media_id: str = answer.json()["data"]["id"]
+    return media_id
 
 
 def error_code(answer: Answer) -> int:
@@ -379,3 +457,246 @@ async def test_html_values_are_escaped() -> None:
         assert page.status == 400
         assert "&lt;b&gt;x&lt;/b&gt;" in html
         assert "<b>x</b>" not in html
+
+
+async def test_media_upload_answers_like_x_and_records_the_image() -> None:
+    """A PNG upload gets 200 with data.id, a 3_ media_key and image details, and is recorded."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        image = png(2, 3)
+        fields: dict[str, bytes | str] = {"media": image, "media_category": "tweet_image"}
+        answer = await upload(session, fake, access, fields)
+        assert answer.status == 200, answer.text
+        assert answer.headers["Content-Type"] == "application/json"
+        data = answer.json()["data"]
+        assert data["id"].isdigit()
+        assert data == {
+            "id": data["id"],
+            "media_key": f"3_{data['id']}",
+            "size": len(image),
+            "expires_after_secs": 86400,
+            "image": {"image_type": "image/png", "w": 2, "h": 3},
+        }
+        assert fake.media == {
+            data["id"]: RecordedMedia(
+                id=data["id"], user_id=access["user_id"], data=image, media_category="tweet_image"
+            )
+        }
+
+
+async def test_media_upload_refuses_bytes_that_are_no_image() -> None:
+    """Bytes without PNG, JPEG, GIF or WEBP magic get 400 invalid-request."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        fields: dict[str, bytes | str] = {
+            "media": b"%PDF-1.7 not an image",
+            "media_category": "tweet_image",
+        }
+        answer = await upload(session, fake, access, fields)
+        assert answer.status == 400
+        assert answer.json()["type"] == INVALID_REQUEST
+        assert fake.media == {}
+
+
+async def test_media_upload_refuses_an_image_over_5_mb() -> None:
+    """An image one byte over 5 MB gets our 400 invalid-request, not aiohttp's 413."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        image = png(1, 1)
+        image += b"\x00" * (MAX_IMAGE_BYTES + 1 - len(image))
+        fields: dict[str, bytes | str] = {"media": image, "media_category": "tweet_image"}
+        answer = await upload(session, fake, access, fields)
+        assert answer.status == 400
+        assert answer.json()["type"] == INVALID_REQUEST
+        assert fake.media == {}
+
+
+async def test_media_upload_accepts_an_image_of_exactly_5_mb() -> None:
+    """An image of exactly 5 * 1024 * 1024 bytes is accepted."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        image = png(1, 1)
+        image += b"\x00" * (MAX_IMAGE_BYTES - len(image))
+        fields: dict[str, bytes | str] = {"media": image, "media_category": "tweet_image"}
+        answer = await upload(session, fake, access, fields)
+        assert answer.status == 200, answer.text
+        assert answer.json()["data"]["size"] == MAX_IMAGE_BYTES
+
+
+async def test_media_upload_refuses_a_missing_media_part() -> None:
+    """A multipart body without the media part gets 400 invalid-request."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        answer = await upload(session, fake, access, {"media_category": "tweet_image"})
+        assert answer.status == 400
+        assert answer.json()["type"] == INVALID_REQUEST
+
+
+async def test_media_upload_refuses_a_missing_media_category() -> None:
+    """A multipart body without media_category gets 400 invalid-request."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        answer = await upload(session, fake, access, {"media": png(1, 1)})
+        assert answer.status == 400
+        assert answer.json()["type"] == INVALID_REQUEST
+        assert fake.media == {}
+
+
+async def test_media_upload_with_a_bad_signature_is_refused() -> None:
+    """An upload signed with a revoked token gets the bare v2 401."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        fake.revoke(access["oauth_token"])
+        fields: dict[str, bytes | str] = {"media": png(1, 1), "media_category": "tweet_image"}
+        answer = await upload(session, fake, access, fields)
+        assert answer.status == 401
+        assert answer.json()["title"] == "Unauthorized"
+
+
+async def test_tweet_with_own_media_is_recorded() -> None:
+    """A tweet whose media_ids were uploaded by the same user gets 201 and keeps them."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        media_id = await upload_png(session, fake, access)
+        answer = await tweet(session, fake, access, "look", media_ids=[media_id])
+        assert answer.status == 201, answer.text
+        assert [(t.text, t.media_ids) for t in fake.tweets_by("alice")] == [("look", [media_id])]
+
+
+async def test_tweet_with_someone_elses_media_is_refused() -> None:
+    """Media uploaded by bob cannot be attached by alice: 400 "Your media IDs are invalid."."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        alice = await link(session, fake, "alice")
+        bob = await link(session, fake, "bob")
+        bobs_media = await upload_png(session, fake, bob)
+        answer = await tweet(session, fake, alice, "not mine", media_ids=[bobs_media])
+        assert answer.status == 400
+        problem = answer.json()
+        assert problem["type"] == INVALID_REQUEST
+        assert problem["errors"] == [
+            {
+                "parameters": {"media.media_ids": [bobs_media]},
+                "message": "Your media IDs are invalid.",
+            }
+        ]
+        assert fake.tweets == []
+
+
+async def test_duplicate_text_gets_403() -> None:
+    """The same user posting the same text again gets X's duplicate-content 403."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        assert (await tweet(session, fake, access, "same words")).status == 201
+        again = await tweet(session, fake, access, "same words")
+        assert again.status == 403
+        assert again.json() == {
+            "detail": "You are not allowed to create a Tweet with duplicate content.",
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+        }
+        assert len(fake.tweets_by("alice")) == 1
+
+
+async def test_same_text_from_another_user_is_no_duplicate() -> None:
+    """Duplicate content is per user: bob may post what alice posted."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        alice = await link(session, fake, "alice")
+        bob = await link(session, fake, "bob")
+        assert (await tweet(session, fake, alice, "same words")).status == 201
+        assert (await tweet(session, fake, bob, "same words")).status == 201
+        assert [t.text for t in fake.tweets_by("bob")] == ["same words"]
+
+
+async def test_rate_limit_answers_429_with_headers() -> None:
+    """With tweet_rate_limit=2 the third request gets 429, remaining 0 and the reset time."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        fake.tweet_rate_limit = 2
+        access = await link(session, fake)
+        started = int(time.time())
+        answers = [await tweet(session, fake, access, f"post {n}") for n in range(3)]
+        assert [a.status for a in answers] == [201, 201, 429]
+        assert [a.headers["x-rate-limit-limit"] for a in answers] == ["2", "2", "2"]
+        assert [a.headers["x-rate-limit-remaining"] for a in answers] == ["1", "0", "0"]
+        resets = {a.headers["x-rate-limit-reset"] for a in answers}
+        assert len(resets) == 1
+        assert started + 900 <= int(resets.pop()) <= int(time.time()) + 900
+        assert answers[2].json() == {
+            "title": "Too Many Requests",
+            "detail": "Too Many Requests",
+            "type": "about:blank",
+            "status": 429,
+        }
+        assert len(fake.tweets) == 2
+
+
+async def test_refused_requests_count_toward_the_rate_limit() -> None:
+    """X counts requests, not posts: a refused duplicate spends the last request of the window."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        fake.tweet_rate_limit = 2
+        access = await link(session, fake)
+        assert (await tweet(session, fake, access, "once")).status == 201
+        duplicate = await tweet(session, fake, access, "once")
+        assert duplicate.status == 403
+        assert duplicate.headers["x-rate-limit-remaining"] == "0"
+        assert (await tweet(session, fake, access, "something new")).status == 429
+
+
+async def test_exhausted_credits_answer_402() -> None:
+    """With credits_exhausted, /2/tweets gets 402 CreditsDepleted and records nothing."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        fake.credits_exhausted = True
+        access = await link(session, fake)
+        answer = await tweet(session, fake, access, "hello")
+        assert answer.status == 402
+        assert answer.json() == {
+            "title": "CreditsDepleted",
+            "detail": (
+                f"Your enrolled account [{access['user_id']}] does not have any credits"
+                " to fulfill this request."
+            ),
+            "type": "https://api.twitter.com/2/problems/credits",
+        }
+        assert answer.headers["x-rate-limit-remaining"] == "99"
+        assert fake.tweets == []
+
+
+async def test_exhausted_credits_refuse_media_upload_with_402() -> None:
+    """With credits_exhausted, /2/media/upload gets 402 CreditsDepleted and records nothing."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        fake.credits_exhausted = True
+        access = await link(session, fake)
+        fields: dict[str, bytes | str] = {"media": png(1, 1), "media_category": "tweet_image"}
+        answer = await upload(session, fake, access, fields)
+        assert answer.status == 402
+        assert answer.json()["title"] == "CreditsDepleted"
+        assert fake.media == {}
+
+
+async def test_fail_next_tweets_answers_503_and_records_nothing() -> None:
+    """fail_next_tweets=[503] fails one call with a v2 503 and no tweet; the next call posts."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        fake.fail_next_tweets = [503]
+        failed = await tweet(session, fake, access, "hello")
+        assert failed.status == 503
+        assert failed.json() == {
+            "title": "Service Unavailable",
+            "detail": "Service Unavailable",
+            "type": "about:blank",
+            "status": 503,
+        }
+        assert "x-rate-limit-remaining" in failed.headers
+        assert fake.tweets == []
+        assert fake.fail_next_tweets == []
+        assert (await tweet(session, fake, access, "hello")).status == 201
+
+
+async def test_tweet_delay_posts_even_when_the_client_gives_up() -> None:
+    """A client that times out during tweet_delay leaves a tweet that was in fact posted."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        access = await link(session, fake)
+        fake.tweet_delay = 30.0
+        with pytest.raises(TimeoutError):
+            await tweet(session, fake, access, "did it?", timeout=aiohttp.ClientTimeout(total=0.2))
+        assert [t.text for t in fake.tweets_by("alice")] == ["did it?"]

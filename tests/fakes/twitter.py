@@ -1,12 +1,15 @@
-"""A strict stand-in for X/Twitter's OAuth 1.0a provider and ``POST /2/tweets``, on loopback.
+"""A strict stand-in for X/Twitter's OAuth 1.0a provider, ``POST /2/tweets`` and
+``POST /2/media/upload``, on loopback.
 
 ``FakeTwitter`` is an aiohttp.web server with X's paths and answers: the three-legged flow
 (``/oauth/request_token``, ``/oauth/authorize``, ``/oauth/access_token``),
-``/1.1/oauth/invalidate_token`` and ``/2/tweets``. Every signed request is verified like X does it:
-RFC 5849 HMAC-SHA1 over the method, the URL the server saw, the query, form-encoded body and OAuth
-parameters, with timestamp bounds, nonce replay protection and single-use request tokens. Tests
-steer it through its attributes (``latency``, ``unavailable``, ``access_level``, ``revoke``) and
-read what happened from ``tweets``, ``invalidated_tokens``, ``users`` and ``requests``.
+``/1.1/oauth/invalidate_token``, ``/2/media/upload`` (simple image upload) and ``/2/tweets``. Every
+signed request is verified like X does it: RFC 5849 HMAC-SHA1 over the method, the URL the server
+saw, the query, form-encoded body and OAuth parameters (JSON and multipart bodies are not signed),
+with timestamp bounds, nonce replay protection and single-use request tokens. Tests steer it through
+its attributes (``latency``, ``unavailable``, ``access_level``, ``revoke``, ``tweet_rate_limit``,
+``credits_exhausted``, ``tweet_delay``, ``fail_next_tweets``) and read what happened from
+``tweets``, ``media``, ``invalidated_tokens``, ``users`` and ``requests`` (or ``tweets_by``).
 
 Run it by hand: ``python -m tests.fakes.twitter --port 8081 --consumer-key K --consumer-secret S``.
 """
@@ -21,19 +24,39 @@ import itertools
 import json
 import re
 import secrets
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Self
 from urllib.parse import urlencode
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from oauthlib.common import urldecode
 from oauthlib.oauth1.rfc5849 import signature, utils
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+MULTIPART_CONTENT_TYPE = "multipart/form-data"
+# docs.x.com "Upload media" and media best practices (xdevplatform/docs,
+# x-api/media/upload-media.mdx, x-api/media/quickstart/best-practices.mdx): images <= 5 MB,
+# JPG, PNG, GIF or WEBP; up to 4 photos per post.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_MEDIA_PER_TWEET = 4
+# The image values of the v2 simple upload's media_category enum (docs.x.com "Upload media",
+# OpenAPI post /2/media/upload: tweet_image, dm_image, subtitles).
+MEDIA_CATEGORIES = frozenset({"tweet_image", "dm_image"})
+# docs.x.com rate limits (xdevplatform/docs x-api/fundamentals/rate-limits.mdx):
+# POST /2/tweets is 100 requests per 15 minutes per user.
+RATE_LIMIT_WINDOW = 15 * 60
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
 _REQUIRED_OAUTH_PARAMS = frozenset(
     {
         "oauth_consumer_key",
@@ -61,6 +84,34 @@ _V2_UNAUTHORIZED = {
     "type": "about:blank",
     "status": 401,
     "detail": "Unauthorized",
+}
+_INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
+# X's answer to a second identical post, as quoted in client code and issue threads, e.g.
+# '{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank",
+# "title":"Forbidden","status":403}' (found via the search tool's code corpus).
+_V2_DUPLICATE = {
+    "detail": "You are not allowed to create a Tweet with duplicate content.",
+    "type": "about:blank",
+    "title": "Forbidden",
+    "status": 403,
+}
+# Pay-per-use with no credits left (2026): HTTP 402 with this problem, as logged by several projects
+# (e.g. '{"title":"CreditsDepleted","detail":"Your enrolled account [<id>] does not have any
+# credits to fulfill this request.","type":"https://api.twitter.com/2/problems/credits"}'); its
+# 185-byte length in tryethernal/ethernal#1326's headers matches this shape with a 19-digit id.
+# A later variant ("Payment Required", type .../2/problems/credits-depleted) has also been seen:
+# clients should key on the 402 status, not on the body.
+_CREDITS_DETAIL = (
+    "Your enrolled account [{account}] does not have any credits to fulfill this request."
+)
+_CREDITS_TYPE = "https://api.twitter.com/2/problems/credits"
+# X's v2 rate-limit answer, verbatim in many clients' logs and tests:
+# '{"title":"Too Many Requests","detail":"Too Many Requests","type":"about:blank","status":429}'.
+_V2_TOO_MANY_REQUESTS = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
 }
 _V2_NO_WRITE_PERMISSION = {
     "title": "Forbidden",
@@ -92,6 +143,22 @@ class RecordedTweet:
     user_id: str
     text: str
     media_ids: list[str]
+
+
+@dataclass
+class RecordedMedia:
+    """An image accepted by ``POST /2/media/upload``."""
+
+    id: str
+    user_id: str
+    data: bytes
+    media_category: str
+
+
+@dataclass
+class _RateWindow:
+    started_at: float  # time.time()
+    requests: int = 0
 
 
 @dataclass
@@ -150,8 +217,89 @@ def _page(status: int, title: str, body_html: str) -> web.Response:
 
 
 def _invalid_request(detail: str) -> web.Response:
-    problem = "https://api.twitter.com/2/problems/invalid-request"
-    return _json(400, {"title": "Invalid Request", "detail": detail, "type": problem})
+    return _json(400, {"title": "Invalid Request", "detail": detail, "type": _INVALID_REQUEST})
+
+
+def _invalid_media_ids(media_ids: list[str]) -> web.Response:
+    # X's answer to media ids it does not accept, as mirrored by X's own API playground
+    # (xdevplatform/playground: "Format error matching real API format") and clients' tests.
+    error = {"parameters": {"media.media_ids": media_ids}, "message": "Your media IDs are invalid."}
+    return _json(
+        400,
+        {
+            "errors": [error],
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": _INVALID_REQUEST,
+        },
+    )
+
+
+def _credits_depleted(account_id: str) -> web.Response:
+    detail = _CREDITS_DETAIL.format(account=account_id)
+    return _json(402, {"title": "CreditsDepleted", "detail": detail, "type": _CREDITS_TYPE})
+
+
+def _v2_status(status: int) -> web.Response:
+    """A bare v2 problem shaped like X's 429 (and 401): the reason phrase as title and detail."""
+    phrase = HTTPStatus(status).phrase
+    problem = {"title": phrase, "detail": phrase, "type": "about:blank", "status": status}
+    return _json(status, problem)
+
+
+def _image_type(data: bytes) -> str | None:
+    for magic, mime in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _image_size(data: bytes, mime: str) -> tuple[int, int] | None:
+    """Width and height from the image's header, or None when the header is cut short."""
+    try:
+        if mime == "image/png" and data[12:16] == b"IHDR":
+            width, height = struct.unpack_from(">II", data, 16)
+            return int(width), int(height)
+        if mime == "image/gif":
+            width, height = struct.unpack_from("<HH", data, 6)
+            return int(width), int(height)
+        if mime == "image/jpeg":
+            return _jpeg_size(data)
+        if mime == "image/webp":
+            return _webp_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    offset = 2
+    while offset + 4 <= len(data) and data[offset] == 0xFF:
+        marker = data[offset + 1]
+        (length,) = struct.unpack_from(">H", data, offset + 2)
+        # SOF0-SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack_from(">HH", data, offset + 5)
+            return int(width), int(height)
+        offset += 2 + int(length)
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return (width, height) if len(data) >= 30 else None
+    if chunk == b"VP8L":
+        (bits,) = struct.unpack_from("<I", data, 21)
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 ":
+        width, height = struct.unpack_from("<HH", data, 26)
+        return int(width) & 0x3FFF, int(height) & 0x3FFF
+    return None
 
 
 def _bad_token_page() -> web.Response:
@@ -186,7 +334,16 @@ class FakeTwitter:
         self.access_level = access_level
         self.base_url = ""
         self.unavailable = False
+        # POST /2/tweets requests a user may make per 15-minute window; X counts every request.
+        self.tweet_rate_limit = 100
+        # True: /2/tweets and /2/media/upload answer 402 CreditsDepleted.
+        self.credits_exhausted = False
+        # Seconds /2/tweets waits after recording a tweet and before answering.
+        self.tweet_delay = 0.0
+        # Status codes for the next /2/tweets calls, one per call, answered without recording.
+        self.fail_next_tweets: list[int] = []
         self.tweets: list[RecordedTweet] = []
+        self.media: dict[str, RecordedMedia] = {}
         self.invalidated_tokens: set[str] = set()
         self.users: dict[str, FakeTwitterUser] = {}
         self.requests: list[tuple[str, str]] = []
@@ -195,6 +352,8 @@ class FakeTwitter:
         self._request_tokens: dict[str, _RequestToken] = {}
         self._access_tokens: dict[str, _AccessToken] = {}
         self._seen_nonces: dict[tuple[str, str, str, str], int] = {}
+        self._tweet_windows: dict[str, _RateWindow] = {}
+        self._closing = asyncio.Event()
         self._ids = itertools.count(1_790_000_000_000_000_001)  # snowflake-sized, like X's ids
         self._runner: web.AppRunner | None = None
 
@@ -205,12 +364,20 @@ class FakeTwitter:
             self.users[screen_name] = FakeTwitterUser(user_id=user_id, screen_name=screen_name)
         return self.users[screen_name]
 
+    def tweets_by(self, screen_name: str) -> list[RecordedTweet]:
+        """The tweets recorded for the account named ``screen_name``, oldest first."""
+        user = self.users.get(screen_name)
+        if user is None:
+            return []
+        return [tweet for tweet in self.tweets if tweet.user_id == user.user_id]
+
     def revoke(self, access_token: str) -> None:
         """Forget an access token, as when its user revokes the app on twitter.com."""
         self._access_tokens.pop(access_token, None)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port) and return the base URL."""
+        self._closing = asyncio.Event()
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
@@ -220,6 +387,8 @@ class FakeTwitter:
 
     async def close(self) -> None:
         """Stop serving."""
+        # Cut short any tweet_delay, so a test whose client gave up does not wait it out.
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -238,13 +407,17 @@ class FakeTwitter:
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application with X's routes."""
-        app = web.Application(middlewares=[self._middleware])
+        # The 5 MB image limit is ours to enforce (a 400), not aiohttp's (a 413 past 1 MB).
+        app = web.Application(
+            middlewares=[self._middleware], client_max_size=MAX_IMAGE_BYTES + 1024 * 1024
+        )
         app.router.add_post("/oauth/request_token", self._request_token)
         app.router.add_get("/oauth/authorize", self._authorize_page)
         app.router.add_post("/oauth/authorize", self._authorize)
         app.router.add_post("/oauth/access_token", self._access_token)
         app.router.add_post("/1.1/oauth/invalidate_token", self._invalidate_token)
         app.router.add_post("/2/tweets", self._create_tweet)
+        app.router.add_post("/2/media/upload", self._upload_media)
         return app
 
     async def verify(
@@ -452,11 +625,109 @@ class FakeTwitter:
         self.invalidated_tokens.add(token)
         return _json(200, {"access_token": token})
 
-    async def _create_tweet(self, request: web.Request) -> web.Response:
+    async def _upload_media(self, request: web.Request) -> web.Response:
+        # Simple upload, docs.x.com "Upload media" (OpenAPI post /2/media/upload): multipart
+        # form-data with the raw file in "media" and a required "media_category".
         params = await self.verify(request, signed_with="access_token")
         access_token = self._access_tokens[params["oauth_token"]]
         if access_token.access_level == "read":
             return _json(403, _V2_NO_WRITE_PERMISSION)
+        if self.credits_exhausted:
+            return _credits_depleted(access_token.user.user_id)
+        if request.content_type != MULTIPART_CONTENT_TYPE:
+            return _invalid_request("Content-Type must be multipart/form-data.")
+        try:
+            parts = await self._read_upload_parts(request)
+        except ValueError:
+            return _invalid_request("The multipart body could not be parsed.")
+        data = parts.get("media")
+        category = parts.get("media_category")
+        if data is None:
+            return _invalid_request("The media field is required.")
+        if category is None:
+            return _invalid_request("The media_category field is required.")
+        media_category = category.decode("utf-8", "replace")
+        if media_category not in MEDIA_CATEGORIES:
+            return _invalid_request(f"Unsupported media_category: {media_category}.")
+        if len(data) > MAX_IMAGE_BYTES:
+            return _invalid_request(f"Images must be at most {MAX_IMAGE_BYTES} bytes.")
+        image_type = _image_type(data)
+        if image_type is None:
+            return _invalid_request("The media is not a PNG, JPEG, GIF or WEBP image.")
+        media = RecordedMedia(
+            id=str(next(self._ids)),
+            user_id=access_token.user.user_id,
+            data=data,
+            media_category=media_category,
+        )
+        self.media[media.id] = media
+        # The v2 OpenAPI schema has data.{id, media_key, size, expires_after_secs,
+        # processing_info}; "image" is v1.1's photo details (docs' simple-upload example:
+        # {"image_type": "image/png", "w": 1000, "h": 600}), kept for parity. media_key "3_" is
+        # the photo type. Clients should rely on data.id only.
+        image: dict[str, Any] = {"image_type": image_type}
+        size = _image_size(data, image_type)
+        if size is not None:
+            image["w"], image["h"] = size
+        answer = {
+            "id": media.id,
+            "media_key": f"3_{media.id}",
+            "size": len(data),
+            "expires_after_secs": 86400,
+            "image": image,
+        }
+        return _json(200, {"data": answer})
+
+    @staticmethod
+    async def _read_upload_parts(request: web.Request) -> dict[str, bytes]:
+        """Each named part's raw bytes; one over the image limit is kept only to limit + 1 bytes."""
+        parts: dict[str, bytes] = {}
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                raise ValueError("nested multipart")
+            if part.name is None:
+                await part.release()
+                continue
+            data = bytearray()
+            while chunk := await part.read_chunk():
+                if len(data) <= MAX_IMAGE_BYTES:
+                    data.extend(chunk[: MAX_IMAGE_BYTES + 1 - len(data)])
+            parts[part.name] = bytes(data)
+        return parts
+
+    async def _create_tweet(self, request: web.Request) -> web.Response:
+        params = await self.verify(request, signed_with="access_token")
+        access_token = self._access_tokens[params["oauth_token"]]
+        user_id = access_token.user.user_id
+        # X counts requests, not posts: every authenticated call spends one.
+        window = self._tweet_windows.get(user_id)
+        now = time.time()
+        if window is None or now >= window.started_at + RATE_LIMIT_WINDOW:
+            window = self._tweet_windows[user_id] = _RateWindow(started_at=now)
+        window.requests += 1
+        remaining = max(0, self.tweet_rate_limit - window.requests)
+        rate_headers = {
+            "x-rate-limit-limit": str(self.tweet_rate_limit),
+            "x-rate-limit-remaining": str(remaining),
+            "x-rate-limit-reset": str(int(window.started_at + RATE_LIMIT_WINDOW)),
+        }
+        if self.fail_next_tweets:
+            status = self.fail_next_tweets.pop(0)
+            answer = _credits_depleted(user_id) if status == 402 else _v2_status(status)
+        elif window.requests > self.tweet_rate_limit:
+            answer = _json(429, _V2_TOO_MANY_REQUESTS)
+        else:
+            answer = await self._post_tweet(request, access_token)
+        answer.headers.update(rate_headers)
+        return answer
+
+    async def _post_tweet(self, request: web.Request, access_token: _AccessToken) -> web.Response:
+        if access_token.access_level == "read":
+            return _json(403, _V2_NO_WRITE_PERMISSION)
+        user_id = access_token.user.user_id
+        if self.credits_exhausted:
+            return _credits_depleted(user_id)
         if request.content_type != "application/json":
             return _invalid_request("Content-Type must be application/json.")
         try:
@@ -474,13 +745,21 @@ class FakeTwitter:
             return _invalid_request("$.media.media_ids must be an array of strings.")
         if not text and not media_ids:
             return _invalid_request("One of text or media is required.")
+        if len(media_ids) > MAX_MEDIA_PER_TWEET:
+            return _invalid_request(f"At most {MAX_MEDIA_PER_TWEET} media may be attached.")
+        foreign = [m for m in media_ids if m not in self.media or self.media[m].user_id != user_id]
+        if foreign:
+            return _invalid_media_ids(foreign)
+        if text and any(t.user_id == user_id and t.text == text for t in self.tweets):
+            return _json(403, _V2_DUPLICATE)
         tweet = RecordedTweet(
-            id=str(next(self._ids)),
-            user_id=access_token.user.user_id,
-            text=text,
-            media_ids=media_ids,
+            id=str(next(self._ids)), user_id=user_id, text=text, media_ids=media_ids
         )
         self.tweets.append(tweet)
+        if self.tweet_delay > 0:
+            # Posted, but the answer is late: a client that gives up cannot know it was posted.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.tweet_delay)
         return _json(201, {"data": {"id": tweet.id, "text": tweet.text}})
 
 
