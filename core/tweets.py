@@ -205,7 +205,6 @@ class TweetService:
         return draft
 
     async def _reserve(self, where: Where, *, has_url: bool, has_media: bool) -> _Reservation:
-        now = self._clock()
         async with self._sessions.begin() as session:
             # Locks the member's row (PostgreSQL) or the database (SQLite) until commit, so two
             # presses of Post in any processes are counted one after the other.
@@ -227,6 +226,7 @@ class TweetService:
             twitter_user_id, screen_name, token_sealed, secret_sealed, revoked_at = account
             if revoked_at is not None:
                 raise errors.LinkRevoked()
+            now = self._clock()  # read under the lock, so it is later than every counted row
             policy = await self._lock_policy(session, where.guild_id, now)
             await self._check_rules(session, where, policy, now)
             ledger = Tweet(

@@ -375,6 +375,19 @@ class FakeTwitter:
         """Forget an access token, as when its user revokes the app on twitter.com."""
         self._access_tokens.pop(access_token, None)
 
+    def revoke_user(self, screen_name: str) -> None:
+        """Forget every access token of a user, as when they revoke the app on x.com."""
+        for token in [
+            t for t, a in self._access_tokens.items() if a.user.screen_name == screen_name
+        ]:
+            del self._access_tokens[token]
+
+    def downgrade_user(self, screen_name: str) -> None:
+        """Make a user's tokens read-only, as when the app loses its write permission."""
+        for access in self._access_tokens.values():
+            if access.user.screen_name == screen_name:
+                access.access_level = "read"
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port) and return the base URL."""
         self._closing = asyncio.Event()

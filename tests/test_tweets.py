@@ -1,0 +1,331 @@
+"""Posting through the core service against the fake X, on every database."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import zlib
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from core import errors
+from core.models import Tweet, TweetStatus
+from core.tweets import Image, Limits, TweetService, Where
+from core.twitter import TwitterClient
+from tests.fakes.twitter import FakeTwitter
+from tests.member_browser import link_member
+from tweetlink.services import Services
+
+ALICE = 500_000_000_000_000_001
+BOB = 500_000_000_000_000_002
+GUILD = 600_000_000_000_000_001
+OTHER_GUILD = 600_000_000_000_000_002
+CHANNEL = 700_000_000_000_000_001
+
+
+def png(width: int = 2, height: int = 2) -> bytes:
+    """A real, tiny PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height)))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def at(member: int, guild: int = GUILD, roles: tuple[int, ...] = ()) -> Where:
+    return Where(member_id=member, guild_id=guild, channel_id=CHANNEL, role_ids=roles)
+
+
+def service(
+    services: Services, *, twitter: TwitterClient | None = None, **limits: object
+) -> TweetService:
+    """A tweet service on the test's database with its own limits (no cooldown by default)."""
+    chosen = {"cooldown": timedelta(0), "member_daily_cap": 100, "guild_daily_cap": 1000, **limits}
+    return TweetService(
+        services.sessions,
+        services.sealer,
+        twitter or services.twitter,
+        limits=Limits(**chosen),  # type: ignore[arg-type]
+    )
+
+
+async def ledger(services: Services) -> list[Tweet]:
+    async with services.sessions() as session:
+        return list(await session.scalars(select(Tweet).order_by(Tweet.id)))
+
+
+def tweet_posts(fake: FakeTwitter) -> int:
+    return fake.requests.count(("POST", "/2/tweets"))
+
+
+@pytest.fixture
+async def alice(services: Services, web_server: str) -> int:
+    """Alice, linked to @alice_x."""
+    await link_member(services, ALICE, "alice_x")
+    return ALICE
+
+
+async def test_post_text(services: Services, fake_twitter: FakeTwitter, alice: int) -> None:
+    """A previewed tweet is posted as the member's X account and recorded with its id."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "hello from Discord")
+    assert draft.weighted_length == 18
+    assert draft.screen_name == "alice_x"
+
+    posted = await tweets.post(draft.id, at(alice))
+
+    [recorded] = fake_twitter.tweets_by("alice_x")
+    assert recorded.text == "hello from Discord"
+    assert posted.url == f"https://x.com/alice_x/status/{recorded.id}"
+    [row] = await ledger(services)
+    assert (row.status, row.tweet_id, row.guild_id, row.channel_id) == (
+        TweetStatus.POSTED,
+        recorded.id,
+        GUILD,
+        CHANNEL,
+    )
+    assert not row.has_url
+    assert not row.has_media
+
+
+async def test_post_with_image_and_url(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """An image is uploaded and attached; the ledger notes the URL and the media."""
+    tweets = service(services)
+    image = png()
+    draft = await tweets.prepare(at(alice), "look https://example.com", Image(image))
+    await tweets.post(draft.id, at(alice))
+
+    [recorded] = fake_twitter.tweets_by("alice_x")
+    [media_id] = recorded.media_ids
+    assert fake_twitter.media[media_id].data == image
+    [row] = await ledger(services)
+    assert row.has_url
+    assert row.has_media
+
+
+@pytest.mark.parametrize(
+    ("text", "image", "error", "words"),
+    [
+        ("  ", None, errors.TweetInvalid, "needs some text"),
+        ("x" * 281, None, errors.TweetInvalid, "281 characters"),
+        ("hi", b"GIF90a not an image", errors.ImageInvalid, "PNG, JPEG, GIF or WEBP"),
+        ("hi", b"\x89PNG\r\n\x1a\n" + b"\x00" * (5 * 1024 * 1024), errors.ImageInvalid, "5 MB"),
+    ],
+)
+async def test_invalid_input_never_reaches_x(
+    services: Services,
+    fake_twitter: FakeTwitter,
+    alice: int,
+    text: str,
+    image: bytes | None,
+    error: type[Exception],
+    words: str,
+) -> None:
+    """Bad text or images are refused with their reason before any call to X."""
+    with pytest.raises(error, match=words):
+        await service(services).prepare(at(alice), text, Image(image) if image else None)
+    assert tweet_posts(fake_twitter) == 0
+    assert ("POST", "/2/media/upload") not in fake_twitter.requests
+
+
+async def test_unlinked_member_is_told_to_link(services: Services) -> None:
+    """A member without a link is asked to run /link-twitter."""
+    with pytest.raises(errors.NotLinked, match="/link-twitter"):
+        await service(services).prepare(at(BOB), "hello")
+
+
+async def test_revoked_token_marks_the_link_and_asks_to_relink(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """X's 401 marks the link revoked; the next /tweet is refused before X."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "hello")
+    fake_twitter.revoke_user("alice_x")
+    with pytest.raises(errors.LinkRevoked, match="/link-twitter"):
+        await tweets.post(draft.id, at(alice))
+    link = await services.links.get(alice)
+    assert link is not None
+    assert not link.healthy
+    assert await ledger(services) == []
+    with pytest.raises(errors.LinkRevoked):
+        await tweets.prepare(at(alice), "again")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "error", "words"),
+    [
+        ("duplicate", errors.TwitterDuplicate, "same text"),
+        ("read-only", errors.TwitterNoWriteAccess, "Read and write"),
+        ("credits", errors.TwitterCreditsExhausted, "credits are used up"),
+        ("rate limit", errors.TwitterRateLimited, "rate limit"),
+        ("503", errors.TwitterUnavailable, "Nothing was changed"),
+    ],
+)
+async def test_x_refusals_are_explained_and_nothing_is_recorded(
+    services: Services,
+    fake_twitter: FakeTwitter,
+    alice: int,
+    breakage: str,
+    error: type[Exception],
+    words: str,
+) -> None:
+    """Each refusal from X has its own message, and the ledger keeps no posted tweet for it."""
+    tweets = service(services)
+    if breakage == "duplicate":
+        await tweets.post((await tweets.prepare(at(alice), "same")).id, at(alice))
+    draft = await tweets.prepare(at(alice), "same")
+    if breakage == "read-only":
+        fake_twitter.downgrade_user("alice_x")
+    elif breakage == "credits":
+        fake_twitter.credits_exhausted = True
+    elif breakage == "rate limit":
+        fake_twitter.tweet_rate_limit = 0
+    elif breakage == "503":
+        fake_twitter.fail_next_tweets.append(503)
+
+    with pytest.raises(error, match=words) as raised:
+        await tweets.post(draft.id, at(alice))
+
+    expected_rows = 1 if breakage == "duplicate" else 0
+    assert len(await ledger(services)) == expected_rows
+    assert len(fake_twitter.tweets_by("alice_x")) == expected_rows
+    if breakage == "rate limit":
+        assert isinstance(raised.value, errors.TwitterRateLimited)
+        assert raised.value.reset_at is not None
+
+
+async def test_timeout_may_have_posted_and_is_never_retried(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """A POST that times out says 'may or may not', is recorded as unknown and sent once."""
+    impatient = TwitterClient(
+        services.http,
+        consumer_key=services.settings.twitter_consumer_key,
+        consumer_secret=services.settings.twitter_consumer_secret.get_secret_value(),
+        api_base=services.settings.twitter_api_base,
+        timeout_seconds=0.2,
+    )
+    tweets = service(services, twitter=impatient)
+    draft = await tweets.prepare(at(alice), "slow")
+    fake_twitter.tweet_delay = 30
+
+    with pytest.raises(errors.TwitterMaybePosted, match="may or may not have been posted"):
+        await tweets.post(draft.id, at(alice))
+
+    assert tweet_posts(fake_twitter) == 1
+    [row] = await ledger(services)
+    assert row.status == TweetStatus.UNKNOWN
+    assert len(fake_twitter.tweets_by("alice_x")) == 1
+
+
+async def test_x_unreachable_posts_nothing(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """With X down (connection refused) the member hears nothing was posted."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "hello")
+    await fake_twitter.close()
+    with pytest.raises(errors.TwitterUnavailable, match="Nothing was changed"):
+        await tweets.post(draft.id, at(alice))
+    assert await ledger(services) == []
+
+
+async def test_a_draft_posts_once(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """Pressing Post twice at once posts once; the second press hears the preview is gone."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "once")
+    results = await asyncio.gather(
+        tweets.post(draft.id, at(alice)), tweets.post(draft.id, at(alice)), return_exceptions=True
+    )
+    assert sum(isinstance(result, errors.DraftGone) for result in results) == 1
+    assert len(fake_twitter.tweets_by("alice_x")) == 1
+
+
+async def test_only_the_author_can_post_a_draft(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """Another member cannot post (or cancel) someone's draft."""
+    await link_member(services, BOB, "bob_x")
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "mine")
+    with pytest.raises(errors.DraftGone):
+        await tweets.post(draft.id, at(BOB))
+    await tweets.cancel(draft.id, BOB)
+    await tweets.post(draft.id, at(alice))
+    assert len(fake_twitter.tweets_by("alice_x")) == 1
+    assert fake_twitter.tweets_by("bob_x") == []
+
+
+async def test_cancelled_draft_cannot_be_posted(services: Services, alice: int) -> None:
+    """Cancel drops the draft."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "never mind")
+    await tweets.cancel(draft.id, alice)
+    with pytest.raises(errors.DraftGone):
+        await tweets.post(draft.id, at(alice))
+
+
+async def test_fifty_concurrent_posts_against_a_cap_of_five_post_five(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """The member cap holds under concurrency: exactly five of fifty are posted."""
+    tweets = service(services, member_daily_cap=5)
+    drafts = [await tweets.prepare(at(alice), f"tweet number {n}") for n in range(50)]
+    results = await asyncio.gather(
+        *(tweets.post(draft.id, at(alice)) for draft in drafts), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 45
+    assert all(isinstance(r, errors.DailyCapReached) for r in refused), [
+        r for r in refused if not isinstance(r, errors.DailyCapReached)
+    ]
+    assert len(fake_twitter.tweets_by("alice_x")) == 5
+    assert [row.status for row in await ledger(services)] == [TweetStatus.POSTED] * 5
+
+
+async def test_cooldown_between_tweets(services: Services, alice: int) -> None:
+    """A second tweet inside the cooldown is refused with the time it may be retried."""
+    tweets = service(services, cooldown=timedelta(minutes=5))
+    await tweets.post((await tweets.prepare(at(alice), "first")).id, at(alice))
+    with pytest.raises(errors.TweetCooldown) as raised:
+        await tweets.prepare(at(alice), "second")
+    [row] = await ledger(services)
+    assert raised.value.retry_at == row.created_at + timedelta(minutes=5)
+
+
+async def test_server_cap_counts_every_member_of_that_server_only(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """The server cap stops the second member in that server, not in another server."""
+    await link_member(services, BOB, "bob_x")
+    tweets = service(services, guild_daily_cap=1)
+    await tweets.post((await tweets.prepare(at(alice), "a")).id, at(alice))
+    with pytest.raises(errors.DailyCapReached, match="This server has reached the limit of 1"):
+        await tweets.prepare(at(BOB), "b")
+    await tweets.post((await tweets.prepare(at(BOB, OTHER_GUILD), "b")).id, at(BOB))
+    assert len(fake_twitter.tweets) == 2
+
+
+async def test_caps_hold_across_service_instances(services: Services, alice: int) -> None:
+    """Two services (as in two bot processes) share the ledger, so the cap holds."""
+    first, second = service(services, member_daily_cap=1), service(services, member_daily_cap=1)
+    drafts = [await first.prepare(at(alice), "one"), await second.prepare(at(alice), "two")]
+    results = await asyncio.gather(
+        first.post(drafts[0].id, at(alice)),
+        second.post(drafts[1].id, at(alice)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, errors.DailyCapReached) for r in results) == 1
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Tweet)) == 1
