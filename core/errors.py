@@ -135,8 +135,11 @@ class TwitterError(TweetlinkError):
 class TwitterUnavailable(TwitterError):
     """X could not be reached, timed out or failed (5xx); nothing was done there."""
 
-    def __init__(self, detail: str = "X could not be reached.") -> None:
-        super().__init__(f"{detail} Nothing was changed; please try again in a moment.")
+    def __init__(
+        self, detail: str = "X could not be reached.", outcome: str = "Nothing was changed"
+    ) -> None:
+        self.detail = detail
+        super().__init__(f"{detail} {outcome}; please try again in a moment.")
 
 
 class TwitterAuthRevoked(TwitterError):

@@ -177,6 +177,9 @@ class TweetService:
         except errors.TwitterMaybePosted:
             await self._settle(reservation, TweetStatus.UNKNOWN)
             raise
+        except errors.TwitterUnavailable as error:
+            await self._settle(reservation, None)
+            raise errors.TwitterUnavailable(error.detail, "Nothing was posted") from None
         except errors.TwitterAuthRevoked:
             await self._settle(reservation, None)
             await self._mark_revoked(where.member_id, reservation.twitter_user_id)

@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import text
@@ -15,8 +16,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.config import Settings
 from core.sealing import Sealer
+from tests.discord_bot import World, running_bot
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
+from tests.member_browser import MemberBrowser
 from tweetlink import migrations
 from tweetlink.services import Services, open_services
 from web.app import create_app, create_runner
@@ -97,6 +100,7 @@ def settings(database_url: str, fake_twitter: FakeTwitter, web_socket: socket.so
         token_encryption_keys=Sealer.generate_key(),
         twitter_api_base=fake_twitter.base_url,
         twitter_timeout_seconds=5,
+        tweet_cooldown_seconds=0,  # the cooldown has its own tests, with their own limits
     )
 
 
@@ -120,3 +124,16 @@ async def web_server(services: Services, web_socket: socket.socket) -> AsyncIter
     await web.SockSite(runner, web_socket).start()
     yield services.settings.public_url
     await runner.cleanup()
+
+
+@pytest.fixture
+async def world(
+    services: Services, web_server: str, fake_discord: FakeDiscord
+) -> AsyncIterator[World]:
+    """A server with alice and bob, the running bot and a browser; all shut afterwards."""
+    guild = fake_discord.add_guild("Community")
+    alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
+    guild.add_member(alice)
+    guild.add_member(bob)
+    async with running_bot(services, fake_discord) as bot, aiohttp.ClientSession() as http:
+        yield World(fake_discord, guild, alice, bob, bot, MemberBrowser(http), services)

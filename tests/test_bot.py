@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -31,19 +30,6 @@ from tweetlink.services import Services
 
 # The bot is the same on every database; the database tests cover PostgreSQL.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def world(
-    services: Services, web_server: str, fake_discord: FakeDiscord
-) -> AsyncIterator[World]:
-    """A server with alice and bob, the running bot and a browser; all shut afterwards."""
-    guild = fake_discord.add_guild("Community")
-    alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
-    guild.add_member(alice)
-    guild.add_member(bob)
-    async with running_bot(services, fake_discord) as bot, aiohttp.ClientSession() as http:
-        yield World(fake_discord, guild, alice, bob, bot, MemberBrowser(http), services)
 
 
 async def test_commands_are_synced_once_at_start(world: World) -> None:

@@ -167,7 +167,7 @@ async def test_revoked_token_marks_the_link_and_asks_to_relink(
         ("read-only", errors.TwitterNoWriteAccess, "Read and write"),
         ("credits", errors.TwitterCreditsExhausted, "credits are used up"),
         ("rate limit", errors.TwitterRateLimited, "rate limit"),
-        ("503", errors.TwitterUnavailable, "Nothing was changed"),
+        ("503", errors.TwitterUnavailable, "Nothing was posted"),
     ],
 )
 async def test_x_refusals_are_explained_and_nothing_is_recorded(
@@ -234,7 +234,7 @@ async def test_x_unreachable_posts_nothing(
     tweets = service(services)
     draft = await tweets.prepare(at(alice), "hello")
     await fake_twitter.close()
-    with pytest.raises(errors.TwitterUnavailable, match="Nothing was changed"):
+    with pytest.raises(errors.TwitterUnavailable, match="Nothing was posted"):
         await tweets.post(draft.id, at(alice))
     assert await ledger(services) == []
 

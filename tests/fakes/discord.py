@@ -697,6 +697,22 @@ class FakeDiscord:
         payload = {"content": content, "components": list(components), "embeds": list(embeds)}
         return self._create_message(channel, payload, [])
 
+    def add_user_message(
+        self,
+        author: FakeUser,
+        channel: FakeChannel,
+        content: str = "",
+        *,
+        attachments: Sequence[FakeAttachment] = (),
+    ) -> Json:
+        """A message a member posted in a channel (a target for message context menus)."""
+        message = self._create_message(channel, {"content": content}, [])
+        message["author"] = author.payload()
+        message["attachments"] = [file.payload(self.base_url) for file in attachments]
+        for file in attachments:
+            self._files[file.id] = file
+        return message
+
     def message(self, message_id: int | str) -> Json | None:
         """The live message with this id; None if unknown or deleted."""
         return self.messages.get(int(message_id))

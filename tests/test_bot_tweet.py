@@ -1,0 +1,213 @@
+"""/tweet and Post to X end to end: the real bot on the fake Discord, posting to the fake X."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.discord_bot import World, answered, custom_ids
+from tests.fakes.discord import FakeInteraction, FakeUser, ResponseType
+from tests.fakes.twitter import FakeTwitter
+from tests.member_browser import link_member
+from tests.test_tweets import png
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def linked(world: World) -> World:
+    """Alice is linked to @alice_x; Bob to @bob_x."""
+    await link_member(world.services, world.alice.id, "alice_x")
+    await link_member(world.services, world.bob.id, "bob_x")
+    return world
+
+
+async def preview_of(interaction: FakeInteraction) -> dict[str, Any]:
+    """The ephemeral preview (or explanation) the bot answered a /tweet-like command with."""
+    deferred = await interaction.wait_response()
+    assert deferred.type == ResponseType.DEFERRED_MESSAGE
+    assert deferred.ephemeral
+    await answered(interaction)
+    return await interaction.wait_followup()
+
+
+async def press(world: World, user: FakeUser, preview: dict[str, Any], action: str) -> str:
+    """Press Post or Cancel on a preview; returns what the preview says afterwards."""
+    [button] = [i for i in custom_ids(preview) if i.startswith(f"tweetlink:{action}:")]
+    click = await world.discord.click_button(user, preview, button)
+    await answered(click)
+    response = await click.wait_response()
+    if response.type == ResponseType.DEFERRED_UPDATE:
+        return str((await click.wait_edit())["content"])
+    return response.content or ""
+
+
+async def test_tweet_text_previews_then_posts(linked: World, fake_twitter: FakeTwitter) -> None:
+    """/tweet shows the text and its length with Post and Cancel; Post answers the tweet's URL."""
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "hello from Discord 日本"}, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    [embed] = preview["embeds"]
+    assert embed["title"] == "Post this as @alice_x?"
+    assert embed["description"] == "hello from Discord 日本"
+    assert embed["fields"][0]["value"] == "23/280"
+    assert fake_twitter.tweets == []  # nothing happens before Post
+
+    outcome = await press(linked, linked.alice, preview, "post")
+
+    [tweet] = fake_twitter.tweets_by("alice_x")
+    assert tweet.text == "hello from Discord 日本"
+    assert outcome == f"Posted: https://x.com/alice_x/status/{tweet.id}"
+
+
+async def test_tweet_with_an_image(linked: World, fake_twitter: FakeTwitter) -> None:
+    """The attachment is downloaded from Discord, uploaded to X and attached to the tweet."""
+    image = png()
+    attachment = linked.discord.add_attachment("cat.png", image, "image/png")
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "a cat", "image": attachment}, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    assert preview["embeds"][0]["image"]["url"].endswith("/cat.png")
+    await press(linked, linked.alice, preview, "post")
+
+    [tweet] = fake_twitter.tweets_by("alice_x")
+    assert [fake_twitter.media[media_id].data for media_id in tweet.media_ids] == [image]
+
+
+async def test_post_to_x_on_ones_own_message(linked: World, fake_twitter: FakeTwitter) -> None:
+    """Apps → Post to X previews the message's text and first image, and posts them."""
+    image = png(3, 3)
+    attachment = linked.discord.add_attachment("dog.png", image, "image/png")
+    message = linked.discord.add_user_message(
+        linked.alice, linked.guild.channel, "my dog", attachments=[attachment]
+    )
+    command = await linked.discord.context_menu(
+        linked.alice, "Post to X", message, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    await press(linked, linked.alice, preview, "post")
+
+    [tweet] = fake_twitter.tweets_by("alice_x")
+    assert tweet.text == "my dog"
+    assert fake_twitter.media[tweet.media_ids[0]].data == image
+
+
+async def test_post_to_x_refuses_someone_elses_message(
+    linked: World, fake_twitter: FakeTwitter
+) -> None:
+    """Members may post only their own messages."""
+    message = linked.discord.add_user_message(linked.bob, linked.guild.channel, "bob's words")
+    command = await linked.discord.context_menu(
+        linked.alice, "Post to X", message, guild=linked.guild
+    )
+    answer = await command.wait_response()
+    await answered(command)
+    assert answer.ephemeral
+    assert answer.content == "You can only post your own messages to X."
+    assert fake_twitter.tweets == []
+
+
+async def test_only_the_author_can_press_post(linked: World, fake_twitter: FakeTwitter) -> None:
+    """Bob pressing Alice's Post button is refused; Alice's press still works."""
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "mine"}, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    refused = await press(linked, linked.bob, preview, "post")
+    assert refused == "Only the member who wrote this tweet can post or cancel it."
+    assert fake_twitter.tweets == []
+    await press(linked, linked.alice, preview, "post")
+    assert len(fake_twitter.tweets_by("alice_x")) == 1
+
+
+async def test_cancel_posts_nothing(linked: World, fake_twitter: FakeTwitter) -> None:
+    """Cancel replaces the preview and posts nothing."""
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "never mind"}, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    assert await press(linked, linked.alice, preview, "cancel") == "Cancelled; nothing was posted."
+    assert fake_twitter.tweets == []
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"text": "x" * 281}, "281 characters"),
+        ({"text": "a file", "image": ("notes.txt", b"plain text", "text/plain")}, "PNG, JPEG"),
+        ({"text": "fake png", "image": ("x.png", b"not really", "image/png")}, "PNG, JPEG"),
+    ],
+)
+async def test_invalid_tweets_are_explained(
+    linked: World, fake_twitter: FakeTwitter, options: dict[str, Any], words: str
+) -> None:
+    """Too long, not an image, or an image in disguise: the member reads why, X hears nothing."""
+    if "image" in options:
+        options["image"] = linked.discord.add_attachment(*options["image"])
+    command = await linked.discord.slash_command(linked.alice, "tweet", options, guild=linked.guild)
+    answer = await preview_of(command)
+    assert words in answer["content"]
+    assert answer["components"] == []
+    assert fake_twitter.requests.count(("POST", "/2/tweets")) == 0
+
+
+async def test_unlinked_member_is_told_to_link(world: World) -> None:
+    """Without a link, /tweet says to run /link-twitter."""
+    command = await world.discord.slash_command(
+        world.alice, "tweet", {"text": "hi"}, guild=world.guild
+    )
+    answer = await preview_of(command)
+    assert "Run /link-twitter" in answer["content"]
+
+
+async def test_tweet_in_dms_is_refused(linked: World) -> None:
+    """/tweet works in servers only, even if Discord delivers it in a DM."""
+    command = await linked.discord.slash_command(linked.alice, "tweet", {"text": "hi"})
+    answer = await command.wait_response()
+    await answered(command)
+    assert answer.ephemeral
+    assert answer.content == "This command works in a server, not in DMs."
+
+
+@pytest.mark.parametrize(
+    ("breakage", "words"),
+    [
+        ("revoked", "Run /link-twitter to link again"),
+        ("duplicate", "already posted the same text"),
+        ("read-only", "Read and write"),
+        ("credits", "credits are used up"),
+        ("rate limit", "It resets <t:"),
+        ("503", "X is having trouble (it answered 503). Nothing was posted"),
+    ],
+)
+async def test_x_answers_become_words(
+    linked: World, fake_twitter: FakeTwitter, breakage: str, words: str
+) -> None:
+    """Each of X's refusals replaces the preview with a plain explanation."""
+    if breakage == "duplicate":
+        first = await linked.discord.slash_command(
+            linked.alice, "tweet", {"text": "same words"}, guild=linked.guild
+        )
+        await press(linked, linked.alice, await preview_of(first), "post")
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "same words"}, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    if breakage == "revoked":
+        fake_twitter.revoke_user("alice_x")
+    elif breakage == "read-only":
+        fake_twitter.downgrade_user("alice_x")
+    elif breakage == "credits":
+        fake_twitter.credits_exhausted = True
+    elif breakage == "rate limit":
+        fake_twitter.tweet_rate_limit = 0
+    elif breakage == "503":
+        fake_twitter.fail_next_tweets.append(503)
+
+    outcome = await press(linked, linked.alice, preview, "post")
+
+    assert words in outcome
+    assert len(fake_twitter.tweets_by("alice_x")) == (1 if breakage == "duplicate" else 0)
