@@ -11,13 +11,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.replies import report_error
+from core.audit import AuditLog
 from core.config import Settings
 from core.links import LinkService
+from core.policy import PolicyService
 from core.tweets import TweetService
+from core.usage import UsageService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.exts.linking", "bot.exts.account", "bot.exts.tweeting")
+EXTENSIONS = ("bot.exts.linking", "bot.exts.account", "bot.exts.tweeting", "bot.exts.admin")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class BotServices:
     settings: Settings
     links: LinkService
     tweets: TweetService
+    policy: PolicyService
+    usage: UsageService
+    audit: AuditLog
 
 
 class TweetlinkTree(app_commands.CommandTree["TweetlinkBot"]):

@@ -39,11 +39,10 @@ def describe(error: BaseException) -> str | None:
         return str(error)
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in DMs."
-    if isinstance(error, app_commands.MissingPermissions):
-        return "You need the Manage Server permission for that."
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} seconds."
     if isinstance(error, app_commands.CheckFailure):
+        # Checks carry their words; discord.py's bare CheckFailure has none worth showing.
+        if type(error) is not app_commands.CheckFailure and error.args:
+            return str(error)
         return "You are not allowed to use this command."
     return None
 

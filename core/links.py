@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import errors
+from core import audit, errors
+from core.audit import Action, Actor
 from core.db import SessionFactory
 from core.models import IntentStatus, LinkedAccount, LinkIntent, utcnow
 from core.sealing import Sealer
@@ -315,13 +316,20 @@ class LinkService:
             )
             return [_link_of(account) for account in accounts]
 
-    async def unlink(self, discord_user_id: int) -> Unlinked:
-        """Remove the link here in every case, and revoke the token at X when X answers."""
+    async def unlink(
+        self, discord_user_id: int, *, by: Actor | None = None, reason: str | None = None
+    ) -> Unlinked:
+        """Remove the link here in every case, and revoke the token at X when X answers.
+
+        `by` is an admin removing someone else's link: the action is audited.
+        """
         async with self._sessions.begin() as session:
             account = await session.get(LinkedAccount, discord_user_id)
             if account is None:
                 raise errors.NotLinked()
             await session.delete(account)
+            if by is not None:
+                audit.record(session, by, Action.UNLINK, target_id=discord_user_id, reason=reason)
         revoked = await self._revoke_quietly(
             _SealedCredentials(
                 account.screen_name, account.access_token_sealed, account.access_token_secret_sealed

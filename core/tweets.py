@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import errors
 from core.db import SessionFactory
-from core.models import GuildPolicy, LinkedAccount, Tweet, TweetDraft, TweetStatus, utcnow
+from core.models import (
+    GuildBlock,
+    GuildPolicy,
+    LinkedAccount,
+    Tweet,
+    TweetDraft,
+    TweetStatus,
+    utcnow,
+)
 from core.sealing import Sealer
 from core.tweet_text import check_image, check_text
 from core.twitter import TokenPair, TwitterClient
@@ -278,6 +286,8 @@ class TweetService:
                 and policy.required_role_id not in where.role_ids
             ):
                 raise errors.RoleRequired(policy.required_role_id)
+        if await session.get(GuildBlock, (where.guild_id, where.member_id)) is not None:
+            raise errors.MemberBlocked()
         since = now - DAY
         member_count, last_at = (
             await session.execute(

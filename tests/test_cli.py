@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ import aiohttp
 import pytest
 
 from core.config import Settings
-from tests.member_browser import MemberBrowser
+from tests.member_browser import MemberBrowser, link_member
+from tweetlink.services import Services
 
 DISCORD_ID = 444_444_444_444_444_444
 
@@ -135,3 +137,34 @@ async def test_check_reports_what_works_and_what_does_not(
     failed = await tweetlink(tmp_path, env, "check")
     assert failed.returncode == 1
     assert "X: X refused the sign-in" in failed.stdout
+
+
+async def test_accounts_show_audit_and_usage_as_json(
+    services: Services, web_server: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`accounts show/list --json`, an audited `unlink --reason`, `audit` and `usage --json`."""
+    await link_member(services, DISCORD_ID, "erin_x")
+
+    shown = await tweetlink(tmp_path, env, "accounts", "show", str(DISCORD_ID), "--json")
+    assert shown.returncode == 0, shown.stderr
+    details = json.loads(shown.stdout)
+    assert details["link"]["screen_name"] == "erin_x"
+    assert details["link"]["healthy"] is True
+    assert details["tweets_24h"] == 0
+    listed = json.loads((await tweetlink(tmp_path, env, "accounts", "list", "--json")).stdout)
+    assert [entry["discord_user_id"] for entry in listed] == [DISCORD_ID]
+
+    unlinked = await tweetlink(
+        tmp_path, env, "accounts", "unlink", str(DISCORD_ID), "--reason", "asked by email"
+    )
+    assert unlinked.returncode == 0, unlinked.stderr
+
+    audit = await tweetlink(tmp_path, env, "audit")
+    assert "\tunlink\tby command line\t" in audit.stdout
+    assert "asked by email" in audit.stdout
+    [entry] = json.loads((await tweetlink(tmp_path, env, "audit", "--json")).stdout)
+    assert (entry["action"], entry["target_id"], entry["actor_id"]) == ("unlink", DISCORD_ID, None)
+
+    usage = json.loads((await tweetlink(tmp_path, env, "usage", "--json")).stdout)
+    assert [window["days"] for window in usage] == [1, 7, 30]
+    assert all(window["posts"] == 0 for window in usage)

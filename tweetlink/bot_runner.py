@@ -39,7 +39,12 @@ def point_at_discord(settings: Settings) -> None:
 def create_bot(services: Services, **options: Any) -> TweetlinkBot:
     """The bot, on the process's shared services."""
     resources = BotServices(
-        settings=services.settings, links=services.links, tweets=services.tweets
+        settings=services.settings,
+        links=services.links,
+        tweets=services.tweets,
+        policy=services.policy,
+        usage=services.usage,
+        audit=services.audit,
     )
     return TweetlinkBot(resources, **options)
 

@@ -12,12 +12,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.audit import AuditLog
 from core.config import Settings
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.links import LinkService
+from core.policy import PolicyService
 from core.sealing import Sealer
 from core.tweets import Limits, TweetService
 from core.twitter import TwitterClient
+from core.usage import Prices, UsageService
 
 USER_AGENT = "tweetlink/0.1"
 
@@ -34,6 +37,9 @@ class Services:
     twitter: TwitterClient
     links: LinkService
     tweets: TweetService
+    policy: PolicyService
+    usage: UsageService
+    audit: AuditLog
 
     async def database_ok(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -79,6 +85,22 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     guild_daily_cap=settings.server_daily_tweet_cap,
                 ),
             )
-            yield Services(settings, engine, sessions, http, sealer, twitter, links, tweets)
+            usage = UsageService(
+                sessions,
+                Prices(settings.price_per_post_usd, settings.price_per_post_with_url_usd),
+            )
+            yield Services(
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                http=http,
+                sealer=sealer,
+                twitter=twitter,
+                links=links,
+                tweets=tweets,
+                policy=PolicyService(sessions),
+                usage=usage,
+                audit=AuditLog(sessions),
+            )
     finally:
         await engine.dispose()

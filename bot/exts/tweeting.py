@@ -94,6 +94,29 @@ class PostButton(DraftButton, template=r"tweetlink:post:(?P<draft>[\w-]+):(?P<ow
         await interaction.edit_original_response(
             content=f"Posted: {posted.url}", embed=None, view=None
         )
+        await announce(interaction, posted.url)
+
+
+async def announce(interaction: discord.Interaction[Any], url: str) -> None:
+    """Best effort: the server's announcement channel hears of the new tweet."""
+    bot: TweetlinkBot = interaction.client
+    assert interaction.guild_id is not None
+    policy = await bot.services.policy.get(interaction.guild_id)
+    if policy.announce_channel_id is None:
+        return
+    try:
+        channel = bot.get_channel(policy.announce_channel_id) or await bot.fetch_channel(
+            policy.announce_channel_id
+        )
+        if isinstance(channel, discord.abc.Messageable):
+            await channel.send(
+                f"{interaction.user.mention} posted to X: {url}",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+    except discord.HTTPException as error:
+        log.warning(
+            "could not announce a tweet in channel %s: %s", policy.announce_channel_id, error
+        )
 
 
 class CancelButton(DraftButton, template=r"tweetlink:cancel:(?P<draft>[\w-]+):(?P<owner>\d+)"):

@@ -197,6 +197,10 @@ class FakeMember:
         return {**data, "user": self.user.payload()} if with_user else data
 
 
+# What Discord gives @everyone in a new server: no Manage Server, no moderation.
+DEFAULT_EVERYONE_PERMISSIONS = 1071698660929
+
+
 @dataclass(eq=False)
 class FakeGuild:
     """A guild with @everyone, the bot's role, a ``#general`` channel and members."""
@@ -623,7 +627,7 @@ class FakeDiscord:
     ) -> FakeGuild:
         """Add a guild the bot is in; its owner (default: the app owner) is a member."""
         guild_id = snowflake()
-        everyone_perms = (discord.Permissions.general() | discord.Permissions.text()).value
+        everyone_perms = DEFAULT_EVERYONE_PERMISSIONS
         everyone = FakeRole(guild_id, "@everyone", everyone_perms)
         bot_role = FakeRole(snowflake(), self.bot_user.name, _perms(bot_permissions), 1)
         guild = FakeGuild(guild_id, name, owner or self.owner, bot_role, [everyone, bot_role])

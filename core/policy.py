@@ -1,0 +1,115 @@
+"""Server policy: tweeting on or off, a required role, caps, an announcement channel, blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from core import audit
+from core.audit import Action, Actor
+from core.db import SessionFactory
+from core.models import GuildBlock, GuildPolicy, utcnow
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A server's rules as they apply now (a null cap means the global default)."""
+
+    tweeting_enabled: bool = True
+    required_role_id: int | None = None
+    daily_cap: int | None = None
+    member_daily_cap: int | None = None
+    announce_channel_id: int | None = None
+
+
+POLICY_FIELDS = frozenset(field.name for field in fields(Policy))
+
+
+def _policy_of(row: GuildPolicy | None) -> Policy:
+    if row is None:
+        return Policy()
+    return Policy(**{name: getattr(row, name) for name in POLICY_FIELDS})
+
+
+class PolicyService:
+    """Reading and changing a server's rules; every change is audited."""
+
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    async def get(self, guild_id: int) -> Policy:
+        """The server's policy, defaults where it set nothing."""
+        async with self._sessions() as session:
+            return _policy_of(await session.get(GuildPolicy, guild_id))
+
+    async def update(self, actor: Actor, guild_id: int, **changes: Any) -> Policy:
+        """Change some of the server's rules; None clears a role, cap or channel."""
+        unknown = set(changes) - POLICY_FIELDS
+        if unknown:
+            raise ValueError(f"unknown policy fields: {sorted(unknown)}")
+        async with self._sessions.begin() as session:
+            row = await session.get(GuildPolicy, guild_id, with_for_update=True)
+            if row is None:
+                row = GuildPolicy(guild_id=guild_id, tweeting_enabled=True, updated_at=utcnow())
+                session.add(row)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_at = utcnow()
+            described = ", ".join(f"{name}={value}" for name, value in sorted(changes.items()))
+            audit.record(session, actor, Action.SETTINGS, guild_id=guild_id, reason=described)
+        return _policy_of(row)
+
+    async def block(
+        self, actor: Actor, guild_id: int, member_id: int, reason: str | None = None
+    ) -> bool:
+        """Stop a member tweeting in this server; False if they already were blocked."""
+        async with self._sessions.begin() as session:
+            if await session.get(GuildBlock, (guild_id, member_id)) is not None:
+                return False
+            session.add(
+                GuildBlock(
+                    guild_id=guild_id,
+                    discord_user_id=member_id,
+                    blocked_by=actor.discord_user_id or 0,
+                    reason=reason,
+                    created_at=utcnow(),
+                )
+            )
+            audit.record(
+                session, actor, Action.BLOCK, target_id=member_id, guild_id=guild_id, reason=reason
+            )
+        return True
+
+    async def unblock(
+        self, actor: Actor, guild_id: int, member_id: int, reason: str | None = None
+    ) -> bool:
+        """Let a member tweet in this server again; False if they were not blocked."""
+        async with self._sessions.begin() as session:
+            removed = await session.execute(
+                delete(GuildBlock)
+                .where(GuildBlock.guild_id == guild_id, GuildBlock.discord_user_id == member_id)
+                .returning(GuildBlock.discord_user_id)
+            )
+            if removed.first() is None:
+                return False
+            audit.record(
+                session,
+                actor,
+                Action.UNBLOCK,
+                target_id=member_id,
+                guild_id=guild_id,
+                reason=reason,
+            )
+        return True
+
+    async def is_blocked(self, guild_id: int, member_id: int) -> bool:
+        """Whether the member is blocked in this server."""
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(GuildBlock.discord_user_id).where(
+                    GuildBlock.guild_id == guild_id, GuildBlock.discord_user_id == member_id
+                )
+            )
+        return found is not None
