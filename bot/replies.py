@@ -37,6 +37,8 @@ def describe(error: BaseException) -> str | None:
         return str(errors.LinkRevoked())
     if isinstance(error, errors.TweetlinkError):
         return str(error)
+    if isinstance(error, app_commands.TransformerError):
+        return "One of the options has a value I cannot use here; please pick another."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in a server, not in DMs."
     if isinstance(error, app_commands.CheckFailure):

@@ -175,7 +175,7 @@ def _usage(args: argparse.Namespace) -> None:
         for window in windows:
             print(
                 f"last {window.days} day(s): {window.posts} posts "
-                f"({window.posts_with_url} with a link), about ${window.cost_usd:.2f}"
+                f"({window.posts_with_url} with a link), about ${window.cost_usd:.3f}"
             )
 
     with_services(job)

@@ -55,7 +55,7 @@ def describe_usage(title: str, usage: list[Usage]) -> str:
         days = "24 hours" if window.days == 1 else f"{window.days} days"
         lines.append(
             f"Last {days}: {window.posts} posts ({window.posts_with_url} with a link), "
-            f"about ${window.cost_usd:.2f}"
+            f"about ${window.cost_usd:.3f}"
         )
     return "\n".join(lines)
 
