@@ -25,7 +25,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    # SQLite has one writer at a time: one pooled connection queues writers in asyncio instead
+    # of leaving them asleep in SQLite's busy handler, which backs off up to 100 ms at a time.
+    engine = create_async_engine(
+        url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
