@@ -36,6 +36,7 @@ def env(settings: Settings, fake_discord: FakeDiscord) -> dict[str, str]:
         DISCORD_GATEWAY_URL=fake_discord.gateway_url,
         WEB_PORT=str(port),
         PUBLIC_URL=f"http://127.0.0.1:{port}",
+        LOG_LEVEL="DEBUG",
     )
     return env
 
@@ -79,7 +80,10 @@ async def test_run_serves_discord_and_pages_and_stops_on_sigterm(
     running.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(running.communicate(), timeout=30)
     assert running.returncode == 0, stderr.decode()
-    assert fake_discord.token not in stderr.decode()
+    logs = stderr.decode()
+    assert "DEBUG" in logs  # the check below reads real debug logs
+    assert fake_discord.token not in logs
+    assert env["TWITTER_CONSUMER_SECRET"] not in logs
 
 
 async def test_check_logs_in_to_discord_and_prints_the_invite(

@@ -140,7 +140,9 @@ class Linking(commands.Cog):
         """Start a flow and DM its link; if DMs are closed, put it in the ephemeral reply."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         settings = self.bot.services.settings
-        started = await self.links.start(interaction.user.id, str(interaction.user))
+        user = interaction.user
+        # The unique username beside the display name: display names can imitate anyone.
+        started = await self.links.start(user.id, f"{user.display_name} (@{user.name})")
         url = settings.link_url(started.intent_id)
         embed = link_embed(url, settings.link_intent_ttl_seconds // 60)
         try:
