@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 
-from tests.discord_bot import World, answered, custom_ids
-from tests.fakes.discord import FakeInteraction, FakeUser, ResponseType
+from core.tweets import Limits, TweetService
+from tests.discord_bot import World, answered, custom_ids, running_bot
+from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeUser, ResponseType
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import link_member
+from tests.member_browser import MemberBrowser, link_member
 from tests.test_tweets import png
+from tweetlink.services import Services
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -211,3 +217,36 @@ async def test_x_answers_become_words(
 
     assert words in outcome
     assert len(fake_twitter.tweets_by("alice_x")) == (1 if breakage == "duplicate" else 0)
+
+
+async def test_fifty_concurrent_posts_from_one_member_post_exactly_the_cap(
+    services: Services, web_server: str, fake_discord: FakeDiscord, fake_twitter: FakeTwitter
+) -> None:
+    """Fifty previews pressed at once by one member, against a cap of five: five tweets."""
+    capped = replace(
+        services,
+        tweets=TweetService(
+            services.sessions,
+            services.sealer,
+            services.twitter,
+            limits=Limits(cooldown=timedelta(0), member_daily_cap=5, guild_daily_cap=1000),
+        ),
+    )
+    guild = fake_discord.add_guild("Community")
+    member = fake_discord.add_user("carol")
+    guild.add_member(member)
+    await link_member(services, member.id, "carol_x")
+    async with running_bot(capped, fake_discord) as bot, aiohttp.ClientSession() as http:
+        world = World(fake_discord, guild, member, member, bot, MemberBrowser(http), capped)
+        previews = []
+        for n in range(50):
+            command = await fake_discord.slash_command(
+                member, "tweet", {"text": f"tweet {n}"}, guild=guild
+            )
+            previews.append(await preview_of(command))
+        outcomes = await asyncio.gather(
+            *(press(world, member, preview, "post") for preview in previews)
+        )
+    assert sum(outcome.startswith("Posted: ") for outcome in outcomes) == 5
+    assert sum("limit of 5 tweets" in outcome for outcome in outcomes) == 45
+    assert len(fake_twitter.tweets_by("carol_x")) == 5
