@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ class MeasuredText:
     has_url: bool
 
 
+@functools.lru_cache(maxsize=4096)  # a preview's text is measured again when it is posted
 def measure(text: str) -> MeasuredText:
     """Weigh `text` by X's rules: URLs 23, CJK and emoji 2, most Latin 1."""
     normalized = unicodedata.normalize("NFC", text)

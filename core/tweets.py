@@ -12,9 +12,9 @@ import logging
 import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -124,7 +124,6 @@ class TweetService:
         image_type = check_image(image.data) if image is not None else None
         now = self._clock()
         async with self._sessions.begin() as session:
-            await session.execute(delete(TweetDraft).where(TweetDraft.expires_at <= now))
             account = await session.get(LinkedAccount, where.member_id)
             if account is None:
                 raise errors.NotLinked()
@@ -164,13 +163,7 @@ class TweetService:
 
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
-        draft = await self._claim_draft(draft_id, where.member_id)
-        measured = check_text(draft.text, has_image=draft.image is not None)
-        reservation = await self._reserve(
-            Where(where.member_id, draft.guild_id, draft.channel_id, where.role_ids),
-            has_url=measured.has_url,
-            has_media=draft.image is not None,
-        )
+        draft, reservation = await self._reserve(draft_id, where)
         credentials = TokenPair(
             self._sealer.open(reservation.token_sealed),
             self._sealer.open(reservation.secret_sealed),
@@ -199,23 +192,8 @@ class TweetService:
         log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
         return PostedTweet(tweet_id, reservation.screen_name)
 
-    async def _claim_draft(self, draft_id: str, member_id: int) -> TweetDraft:
-        async with self._sessions.begin() as session:
-            claimed = await session.scalars(
-                delete(TweetDraft)
-                .where(
-                    TweetDraft.id == draft_id,
-                    TweetDraft.discord_user_id == member_id,
-                    TweetDraft.expires_at > self._clock(),
-                )
-                .returning(TweetDraft)
-            )
-            draft = claimed.first()
-        if draft is None:
-            raise errors.DraftGone()
-        return draft
-
-    async def _reserve(self, where: Where, *, has_url: bool, has_media: bool) -> _Reservation:
+    async def _reserve(self, draft_id: str, where: Where) -> tuple[TweetDraft, _Reservation]:
+        """Claim the draft and book it in the ledger, within the rules, in one transaction."""
         async with self._sessions.begin() as session:
             # Locks the member's row (PostgreSQL) or the database (SQLite) until commit, so two
             # presses of Post in any processes are counted one after the other.
@@ -232,12 +210,30 @@ class TweetService:
                 )
             )
             account = locked.first()
+            now = self._clock()  # read under the lock, so it is later than every counted row
+            claimed = await session.scalars(
+                delete(TweetDraft)
+                .where(
+                    or_(
+                        and_(
+                            TweetDraft.id == draft_id,
+                            TweetDraft.discord_user_id == where.member_id,
+                        ),
+                        TweetDraft.expires_at <= now,  # sweep old previews while here
+                    )
+                )
+                .returning(TweetDraft)
+            )
+            draft = next((d for d in claimed if d.id == draft_id and d.expires_at > now), None)
+            if draft is None:
+                raise errors.DraftGone()
             if account is None:
                 raise errors.NotLinked()
             twitter_user_id, screen_name, token_sealed, secret_sealed, revoked_at = account
             if revoked_at is not None:
                 raise errors.LinkRevoked()
-            now = self._clock()  # read under the lock, so it is later than every counted row
+            measured = check_text(draft.text, has_image=draft.image is not None)
+            where = Where(where.member_id, draft.guild_id, draft.channel_id, where.role_ids)
             policy = await self._lock_policy(session, where.guild_id, now)
             await self._check_rules(session, where, policy, now)
             ledger = Tweet(
@@ -247,15 +243,16 @@ class TweetService:
                 twitter_user_id=twitter_user_id,
                 screen_name=screen_name,
                 status=TweetStatus.PENDING,
-                has_url=has_url,
-                has_media=has_media,
+                has_url=measured.has_url,
+                has_media=draft.image is not None,
                 created_at=now,
             )
             session.add(ledger)
             await session.flush()
-            return _Reservation(
+            reservation = _Reservation(
                 ledger.id, screen_name, twitter_user_id, token_sealed, secret_sealed
             )
+        return draft, reservation
 
     async def _lock_policy(
         self, session: AsyncSession, guild_id: int, now: datetime
@@ -277,7 +274,7 @@ class TweetService:
     async def _check_rules(
         self, session: AsyncSession, where: Where, policy: GuildPolicy | None, now: datetime
     ) -> None:
-        """The server's policy, the cooldown and the daily caps, from the ledger."""
+        """The server's policy, the cooldown and the daily caps, counted from the ledger."""
         if policy is not None:
             if not policy.tweeting_enabled:
                 raise errors.TweetingDisabled()
@@ -286,43 +283,39 @@ class TweetService:
                 and policy.required_role_id not in where.role_ids
             ):
                 raise errors.RoleRequired(policy.required_role_id)
-        if await session.get(GuildBlock, (where.guild_id, where.member_id)) is not None:
-            raise errors.MemberBlocked()
-        since = now - DAY
-        member_count, last_at = (
+        recent = Tweet.created_at > now - DAY
+        by_member = Tweet.discord_user_id == where.member_id
+        in_guild = Tweet.guild_id == where.guild_id
+        # One round trip for every figure the rules need.
+        blocked, member_count, member_last, member_in_guild, guild_count = (
             await session.execute(
-                select(func.count(), func.max(Tweet.created_at)).where(
-                    Tweet.discord_user_id == where.member_id, Tweet.created_at > since
+                select(
+                    exists().where(
+                        GuildBlock.guild_id == where.guild_id,
+                        GuildBlock.discord_user_id == where.member_id,
+                    ),
+                    _count_where(recent, by_member),
+                    select(func.max(Tweet.created_at)).where(by_member).scalar_subquery(),
+                    _count_where(recent, by_member, in_guild),
+                    _count_where(recent, in_guild),
                 )
             )
         ).one()
-        if last_at is not None:
-            retry_at = last_at + self._limits.cooldown
-            if retry_at > now:
-                raise errors.TweetCooldown(retry_at)
+        if blocked:
+            raise errors.MemberBlocked()
+        cooldown = self._limits.cooldown
+        if cooldown and member_last is not None and _aware(member_last) + cooldown > now:
+            raise errors.TweetCooldown(_aware(member_last) + cooldown)
         if member_count >= self._limits.member_daily_cap:
             raise errors.DailyCapReached("member", self._limits.member_daily_cap)
-        if policy is not None and policy.member_daily_cap is not None:
-            in_guild = await self._count(
-                session,
-                since,
-                Tweet.guild_id == where.guild_id,
-                Tweet.discord_user_id == where.member_id,
-            )
-            if in_guild >= policy.member_daily_cap:
-                raise errors.DailyCapReached("member", policy.member_daily_cap)
+        member_cap_here = policy.member_daily_cap if policy is not None else None
+        if member_cap_here is not None and member_in_guild >= member_cap_here:
+            raise errors.DailyCapReached("member", member_cap_here)
         guild_cap = self._limits.guild_daily_cap
         if policy is not None and policy.daily_cap is not None:
             guild_cap = policy.daily_cap
-        if await self._count(session, since, Tweet.guild_id == where.guild_id) >= guild_cap:
+        if guild_count >= guild_cap:
             raise errors.DailyCapReached("server", guild_cap)
-
-    @staticmethod
-    async def _count(session: AsyncSession, since: datetime, *conditions: object) -> int:
-        counted = await session.scalar(
-            select(func.count()).select_from(Tweet).where(Tweet.created_at > since, *conditions)  # type: ignore[arg-type]
-        )
-        return counted or 0
 
     async def _settle(
         self, reservation: _Reservation, status: TweetStatus | None, tweet_id: str | None = None
@@ -350,3 +343,12 @@ class TweetService:
                 )
                 .values(revoked_at=self._clock())
             )
+
+
+def _count_where(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+    return select(func.count()).select_from(Tweet).where(*conditions).scalar_subquery()
+
+
+def _aware(moment: datetime) -> datetime:
+    """A scalar subquery's datetime skips the UTC type, and SQLite returns it naive."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -91,10 +91,10 @@ class PostButton(DraftButton, template=r"tweetlink:post:(?P<draft>[\w-]+):(?P<ow
                 message = "Something went wrong on our side; nothing more will happen here."
             await interaction.edit_original_response(content=message, embed=None, view=None)
             return
+        await announce(interaction, posted.url)
         await interaction.edit_original_response(
             content=f"Posted: {posted.url}", embed=None, view=None
         )
-        await announce(interaction, posted.url)
 
 
 async def announce(interaction: discord.Interaction[Any], url: str) -> None:
