@@ -4,6 +4,9 @@ Every hand-off between steps goes through the database with atomic `UPDATE … R
 `DELETE … RETURNING`, so any web worker or bot process can carry on any flow, and a replayed or
 concurrent step finds the row already moved on. Write transactions start with their write, so
 SQLite takes its write lock up front instead of failing to upgrade a read lock.
+
+The statements are Core, built once below and run on a connection: ORM sessions and statements
+built per call cost several times the CPU of the database work itself.
 """
 
 from __future__ import annotations
@@ -11,23 +14,199 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, errors
 from core.audit import Action, Actor
-from core.db import SessionFactory
-from core.models import IntentStatus, LinkedAccount, LinkIntent, utcnow
+from core.db import SessionFactory, engine_of, for_single_statements
+from core.models import Base, IntentStatus, LinkedAccount, LinkIntent, utcnow
 from core.sealing import Sealer
 from core.twitter import TokenPair, TwitterClient
 
 log = logging.getLogger(__name__)
 
 CODE_DIGITS = 6
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_INTENTS, _LINKS = _table(LinkIntent), _table(LinkedAccount)
+_intent, _link = _INTENTS.c, _LINKS.c
+_OPEN = [IntentStatus.CREATED, IntentStatus.AUTHORIZING]
+
+# start: the member's earlier flow and everyone's expired ones go, the new flow comes in.
+_DELETE_OWN_AND_EXPIRED_INTENTS = delete(_INTENTS).where(
+    or_(
+        _intent.discord_user_id == bindparam("discord_user"),
+        _intent.expires_at <= bindparam("now"),
+    )
+)
+_INSERT_INTENT = insert(_INTENTS)
+
+# landing, begin_authorization: the flow as the landing page and its form see it.
+_SELECT_LANDING = select(
+    _intent.discord_name, _intent.status, _intent.csrf_token, _intent.expires_at
+).where(_intent.id == bindparam("intent_id"))
+_SELECT_CONTINUE = select(_intent.status, _intent.csrf_token, _intent.expires_at).where(
+    _intent.id == bindparam("intent_id")
+)
+_MOVE_TO_AUTHORIZING = (
+    update(_INTENTS)
+    .where(
+        _intent.id == bindparam("intent_id"),
+        _intent.status.in_(_OPEN),
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(
+        status=IntentStatus.AUTHORIZING,
+        request_token=bindparam("new_request_token"),
+        request_token_secret_sealed=bindparam("new_secret_sealed"),
+    )
+)
+
+# cancel_authorization: back to the landing page's state, the request token forgotten.
+_MOVE_BACK_TO_CREATED = (
+    update(_INTENTS)
+    .where(
+        _intent.request_token == bindparam("token"),
+        _intent.status == IntentStatus.AUTHORIZING,
+    )
+    .values(status=IntentStatus.CREATED, request_token=None, request_token_secret_sealed=None)
+    .returning(_intent.id)
+)
+
+# finish_authorization: the flow a callback belongs to, with what a replayed callback shows.
+_SELECT_CALLBACK = select(
+    _intent.id,
+    _intent.discord_name,
+    _intent.status,
+    _intent.expires_at,
+    _intent.request_token_secret_sealed,
+    _intent.verifier_hash,
+    _intent.screen_name,
+    _intent.code_sealed,
+    _intent.code_expires_at,
+).where(_intent.request_token == bindparam("token"))
+_MOVE_TO_AUTHORIZED = (
+    update(_INTENTS)
+    .where(
+        _intent.id == bindparam("intent_id"),
+        _intent.status == IntentStatus.AUTHORIZING,
+        _intent.request_token == bindparam("token"),
+    )
+    .values(
+        status=IntentStatus.AUTHORIZED,
+        request_token_secret_sealed=None,
+        verifier_hash=bindparam("new_verifier_hash"),
+        twitter_user_id=bindparam("new_twitter_user_id"),
+        screen_name=bindparam("new_screen_name"),
+        access_level=bindparam("new_access_level"),
+        access_token_sealed=bindparam("new_token_sealed"),
+        access_token_secret_sealed=bindparam("new_secret_sealed"),
+        code_sealed=bindparam("new_code_sealed"),
+        code_expires_at=bindparam("new_code_expires_at"),
+        code_attempts=0,
+        expires_at=bindparam("new_code_expires_at"),
+    )
+)
+
+# confirm: count the attempt, returning all a right code needs; then move the link here.
+_COUNT_ATTEMPT = (
+    update(_INTENTS)
+    .where(
+        _intent.discord_user_id == bindparam("discord_user"),
+        _intent.status == IntentStatus.AUTHORIZED,
+        _intent.code_attempts < bindparam("max_attempts"),
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(code_attempts=_intent.code_attempts + 1)
+    .returning(
+        _intent.id,
+        _intent.twitter_user_id,
+        _intent.screen_name,
+        _intent.access_level,
+        _intent.access_token_sealed,
+        _intent.access_token_secret_sealed,
+        _intent.code_sealed,
+        _intent.code_expires_at,
+        _intent.code_attempts,
+    )
+)
+_MOVE_TO_LINKED = (
+    update(_INTENTS)
+    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
+    .values(
+        status=IntentStatus.LINKED,
+        access_token_sealed=None,
+        access_token_secret_sealed=None,
+        code_sealed=None,
+    )
+)
+_MOVE_TO_VOID = (
+    update(_INTENTS)
+    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
+    .values(
+        status=IntentStatus.VOID,
+        access_token_sealed=None,
+        access_token_secret_sealed=None,
+        code_sealed=None,
+    )
+)
+_DELETE_HOLDERS = (
+    delete(_LINKS)
+    .where(
+        or_(
+            _link.discord_user_id == bindparam("discord_user"),
+            _link.twitter_user_id == bindparam("twitter_user"),
+        )
+    )
+    .returning(
+        _link.screen_name,
+        _link.access_token_sealed,
+        _link.access_token_secret_sealed,
+        _link.twitter_user_id,
+        _link.discord_user_id,
+    )
+)
+_INSERT_LINK = insert(_LINKS)
+_SELECT_WHY_NO_ATTEMPT = select(_intent.status, _intent.expires_at).where(
+    _intent.discord_user_id == bindparam("discord_user")
+)
+
+# get, all_links, unlink: links as people may see them, and the credentials to revoke.
+_LINK_COLUMNS = (
+    _link.discord_user_id,
+    _link.twitter_user_id,
+    _link.screen_name,
+    _link.access_level,
+    _link.linked_at,
+    _link.revoked_at,
+)
+_SELECT_LINK = select(*_LINK_COLUMNS).where(_link.discord_user_id == bindparam("discord_user"))
+_SELECT_ALL_LINKS = select(*_LINK_COLUMNS).order_by(_link.linked_at)
+_DELETE_LINK = (
+    delete(_LINKS)
+    .where(_link.discord_user_id == bindparam("discord_user"))
+    .returning(*_LINK_COLUMNS, _link.access_token_sealed, _link.access_token_secret_sealed)
+)
+
+# intent_id_for_request_token, purge_expired.
+_SELECT_INTENT_ID_BY_REQUEST_TOKEN = select(_intent.id).where(
+    _intent.request_token == bindparam("token")
+)
+_DELETE_EXPIRED_INTENTS = (
+    delete(_INTENTS).where(_intent.expires_at <= bindparam("now")).returning(_intent.id)
+)
 
 
 @dataclass(frozen=True)
@@ -91,14 +270,37 @@ class _SealedCredentials:
     secret_sealed: str = field(repr=False)
 
 
-def _link_of(account: LinkedAccount) -> Link:
+@dataclass(frozen=True)
+class _Callback:
+    """The flow a callback's request token belongs to."""
+
+    intent_id: str
+    discord_name: str
+    status: str
+    request_token_secret_sealed: str | None = field(repr=False)
+    verifier_hash: str | None = field(repr=False)
+    screen_name: str | None
+    code_sealed: str | None = field(repr=False)
+    code_expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Linked:
+    """A confirm that stored its link, and the credentials of the account it replaced."""
+
+    link: Link
+    replaced: _SealedCredentials | None
+
+
+def _link_of(row: Sequence[Any]) -> Link:
+    discord_user_id, twitter_user_id, screen_name, access_level, linked_at, revoked_at = row[:6]
     return Link(
-        discord_user_id=account.discord_user_id,
-        twitter_user_id=account.twitter_user_id,
-        screen_name=account.screen_name,
-        access_level=account.access_level,
-        linked_at=account.linked_at,
-        revoked_at=account.revoked_at,
+        discord_user_id=discord_user_id,
+        twitter_user_id=twitter_user_id,
+        screen_name=screen_name,
+        access_level=access_level,
+        linked_at=linked_at,
+        revoked_at=revoked_at,
     )
 
 
@@ -122,6 +324,8 @@ class LinkService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
+        self._engine = engine_of(sessions)
+        self._single = for_single_statements(self._engine)
         self._sealer = sealer
         self._twitter = twitter
         self._callback_url = callback_url
@@ -133,76 +337,65 @@ class LinkService:
     async def start(self, discord_user_id: int, discord_name: str) -> StartedLink:
         """Open a flow for this Discord user, replacing any earlier one of theirs."""
         now = self._clock()
-        intent = LinkIntent(
-            id=secrets.token_urlsafe(32),
-            discord_user_id=discord_user_id,
-            discord_name=discord_name[:100],
-            status=IntentStatus.CREATED,
-            csrf_token=secrets.token_urlsafe(32),
-            created_at=now,
-            expires_at=now + self._intent_ttl,
-            code_attempts=0,
-        )
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(LinkIntent).where(
-                    or_(LinkIntent.discord_user_id == discord_user_id, LinkIntent.expires_at <= now)
-                )
+        intent_id = secrets.token_urlsafe(32)
+        expires_at = now + self._intent_ttl
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                _DELETE_OWN_AND_EXPIRED_INTENTS, {"discord_user": discord_user_id, "now": now}
             )
-            session.add(intent)
-        return StartedLink(intent.id, intent.expires_at)
+            await connection.execute(
+                _INSERT_INTENT,
+                {
+                    "id": intent_id,
+                    "discord_user_id": discord_user_id,
+                    "discord_name": discord_name[:100],
+                    "status": IntentStatus.CREATED,
+                    "csrf_token": secrets.token_urlsafe(32),
+                    "created_at": now,
+                    "expires_at": expires_at,
+                    "code_attempts": 0,
+                },
+            )
+        return StartedLink(intent_id, expires_at)
 
     async def landing(self, intent_id: str) -> Landing:
         """The landing page's facts; reading them changes nothing."""
-        intent = await self._live_intent(intent_id)
-        if intent.status not in (IntentStatus.CREATED, IntentStatus.AUTHORIZING):
-            raise self._finished(intent)
-        return Landing(intent.id, intent.discord_name, intent.csrf_token)
+        async with self._single.connect() as connection:
+            row = (await connection.execute(_SELECT_LANDING, {"intent_id": intent_id})).first()
+        if row is None or row.expires_at <= self._clock():
+            raise errors.IntentNotFound()
+        if row.status not in _OPEN:
+            raise self._finished(row.status)
+        return Landing(intent_id, row.discord_name, row.csrf_token)
 
     async def begin_authorization(self, intent_id: str, csrf_token: str) -> str:
         """Get a request token for the flow and return the X URL to send the browser to."""
-        intent = await self._live_intent(intent_id)
-        if intent.status not in (IntentStatus.CREATED, IntentStatus.AUTHORIZING):
-            raise self._finished(intent)
-        if not secrets.compare_digest(intent.csrf_token, csrf_token):
+        async with self._single.connect() as connection:
+            row = (await connection.execute(_SELECT_CONTINUE, {"intent_id": intent_id})).first()
+        if row is None or row.expires_at <= self._clock():
+            raise errors.IntentNotFound()
+        if row.status not in _OPEN:
+            raise self._finished(row.status)
+        if not secrets.compare_digest(row.csrf_token, csrf_token):
             raise errors.FormExpired()
         request = await self._twitter.request_token(self._callback_url)
-        async with self._sessions.begin() as session:
-            moved = await session.execute(
-                update(LinkIntent)
-                .where(
-                    LinkIntent.id == intent_id,
-                    LinkIntent.status.in_([IntentStatus.CREATED, IntentStatus.AUTHORIZING]),
-                    LinkIntent.expires_at > self._clock(),
-                )
-                .values(
-                    status=IntentStatus.AUTHORIZING,
-                    request_token=request.token,
-                    request_token_secret_sealed=self._sealer.seal(request.secret),
-                )
-                .returning(LinkIntent.id)
-            )
-            if moved.first() is None:
-                raise errors.IntentFinished()
+        values = {
+            "intent_id": intent_id,
+            "now": self._clock(),
+            "new_request_token": request.token,
+            "new_secret_sealed": self._sealer.seal(request.secret),
+        }
+        async with self._single.begin() as connection:
+            moved = (await connection.execute(_MOVE_TO_AUTHORIZING, values)).rowcount
+        if moved == 0:
+            raise errors.IntentFinished()
         return self._twitter.authorize_url(request.token)
 
     async def cancel_authorization(self, request_token: str) -> str:
         """The member pressed Cancel on X: forget the request token, keep the flow open."""
-        async with self._sessions.begin() as session:
-            reset = await session.execute(
-                update(LinkIntent)
-                .where(
-                    LinkIntent.request_token == request_token,
-                    LinkIntent.status == IntentStatus.AUTHORIZING,
-                )
-                .values(
-                    status=IntentStatus.CREATED,
-                    request_token=None,
-                    request_token_secret_sealed=None,
-                )
-                .returning(LinkIntent.id)
-            )
-            intent_id = reset.scalar_one_or_none()
+        async with self._single.begin() as connection:
+            reset = await connection.execute(_MOVE_BACK_TO_CREATED, {"token": request_token})
+            intent_id: str | None = reset.scalar_one_or_none()
         if intent_id is None:
             raise errors.UnknownRequestToken()
         return intent_id
@@ -212,7 +405,7 @@ class LinkService:
 
         Reloading the same callback URL shows the same outcome; any other replay is refused.
         """
-        intent = await self._intent_by_request_token(request_token)
+        intent = await self._callback(request_token)
         if intent.status != IntentStatus.AUTHORIZING:
             return self._replayed_callback(intent, verifier)
         sealed_secret = intent.request_token_secret_sealed
@@ -222,48 +415,37 @@ class LinkService:
             grant = await self._twitter.access_token(request, verifier)
         except errors.TwitterAuthRevoked:
             # A concurrent callback may have spent this verifier a moment ago.
-            return self._replayed_callback(
-                await self._intent_by_request_token(request_token), verifier
-            )
+            return self._replayed_callback(await self._callback(request_token), verifier)
         if not grant.can_write:
             await self.cancel_authorization(request_token)
             raise errors.TwitterNoWriteAccess()
 
-        now = self._clock()
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-        code_expires_at = now + self._code_ttl
-        async with self._sessions.begin() as session:
-            moved = await session.execute(
-                update(LinkIntent)
-                .where(
-                    LinkIntent.id == intent.id,
-                    LinkIntent.status == IntentStatus.AUTHORIZING,
-                    LinkIntent.request_token == request_token,
-                )
-                .values(
-                    status=IntentStatus.AUTHORIZED,
-                    request_token_secret_sealed=None,
-                    verifier_hash=_digest(verifier),
-                    twitter_user_id=grant.user_id,
-                    screen_name=grant.screen_name,
-                    access_level=grant.access_level,
-                    access_token_sealed=self._sealer.seal(grant.credentials.token),
-                    access_token_secret_sealed=self._sealer.seal(grant.credentials.secret),
-                    code_sealed=self._sealer.seal(code),
-                    code_expires_at=code_expires_at,
-                    code_attempts=0,
-                    expires_at=code_expires_at,
-                )
-                .returning(LinkIntent.id)
-            )
-            won = moved.first() is not None
+        code_expires_at = self._clock() + self._code_ttl
+        values = {
+            "intent_id": intent.intent_id,
+            "token": request_token,
+            "new_verifier_hash": _digest(verifier),
+            "new_twitter_user_id": grant.user_id,
+            "new_screen_name": grant.screen_name,
+            "new_access_level": grant.access_level,
+            "new_token_sealed": self._sealer.seal(grant.credentials.token),
+            "new_secret_sealed": self._sealer.seal(grant.credentials.secret),
+            "new_code_sealed": self._sealer.seal(code),
+            "new_code_expires_at": code_expires_at,
+        }
+        async with self._single.begin() as connection:
+            won = (await connection.execute(_MOVE_TO_AUTHORIZED, values)).rowcount == 1
         if not won:
-            return self._replayed_callback(
-                await self._intent_by_request_token(request_token), verifier
-            )
+            return self._replayed_callback(await self._callback(request_token), verifier)
         log.info("link flow authorized on X as @%s", grant.screen_name)
         return Authorization(
-            intent.id, intent.discord_name, grant.screen_name, code, code_expires_at, linked=False
+            intent.intent_id,
+            intent.discord_name,
+            grant.screen_name,
+            code,
+            code_expires_at,
+            linked=False,
         )
 
     async def confirm(self, discord_user_id: int, typed_code: str) -> Link:
@@ -271,50 +453,39 @@ class LinkService:
         code = typed_code.strip().replace(" ", "")
         if len(code) != CODE_DIGITS or not code.isdigit():
             raise errors.MalformedCode()
-        async with self._sessions.begin() as session:
-            counted = await session.execute(
-                update(LinkIntent)
-                .where(
-                    LinkIntent.discord_user_id == discord_user_id,
-                    LinkIntent.status == IntentStatus.AUTHORIZED,
-                    LinkIntent.code_attempts < self._code_attempts,
-                    LinkIntent.expires_at > self._clock(),
-                )
-                .values(code_attempts=LinkIntent.code_attempts + 1)
-                .returning(
-                    LinkIntent.id,
-                    LinkIntent.code_sealed,
-                    LinkIntent.code_expires_at,
-                    LinkIntent.code_attempts,
-                )
-            )
-            attempt = counted.first()
-        if attempt is None:
+        # The unique X account may be claimed concurrently by another Discord user's flow; the
+        # loser's whole transaction rolls back (its attempt uncounted) and runs again.
+        for retry in range(3):
+            try:
+                outcome = await self._try_code(discord_user_id, code)
+                break
+            except IntegrityError:
+                if retry == 2:
+                    raise
+        else:
+            raise AssertionError("unreachable")
+        if outcome is None:
             raise await self._why_no_attempt(discord_user_id)
-        intent_id, code_sealed, code_expires_at, attempts = attempt
-        if code_expires_at is None or code_expires_at <= self._clock():
-            raise errors.CodeExpired()
-        if code_sealed is None or not secrets.compare_digest(self._sealer.open(code_sealed), code):
-            attempts_left = self._code_attempts - attempts
-            if attempts_left > 0:
-                raise errors.WrongCode(attempts_left)
-            await self._void(intent_id)
-            raise errors.TooManyAttempts()
-        return await self._store_link(intent_id, discord_user_id)
+        if isinstance(outcome, errors.LinkError):
+            raise outcome
+        log.info("linked Discord user %s to @%s", discord_user_id, outcome.link.screen_name)
+        if outcome.replaced is not None:
+            await self._revoke_quietly(outcome.replaced)
+        return outcome.link
 
     async def get(self, discord_user_id: int) -> Link | None:
         """This Discord user's link, if any."""
-        async with self._sessions() as session:
-            account = await session.get(LinkedAccount, discord_user_id)
-        return _link_of(account) if account else None
+        async with self._single.connect() as connection:
+            row = (
+                await connection.execute(_SELECT_LINK, {"discord_user": discord_user_id})
+            ).first()
+        return _link_of(row) if row else None
 
     async def all_links(self) -> list[Link]:
         """Every link, oldest first."""
-        async with self._sessions() as session:
-            accounts = await session.scalars(
-                select(LinkedAccount).order_by(LinkedAccount.linked_at)
-            )
-            return [_link_of(account) for account in accounts]
+        async with self._single.connect() as connection:
+            rows = (await connection.execute(_SELECT_ALL_LINKS)).all()
+        return [_link_of(row) for row in rows]
 
     async def unlink(
         self, discord_user_id: int, *, by: Actor | None = None, reason: str | None = None
@@ -323,111 +494,111 @@ class LinkService:
 
         `by` is an admin removing someone else's link: the action is audited.
         """
+        # A session, not a bare connection, because the audit entry is added to its transaction.
         async with self._sessions.begin() as session:
-            account = await session.get(LinkedAccount, discord_user_id)
-            if account is None:
+            row = (await session.execute(_DELETE_LINK, {"discord_user": discord_user_id})).first()
+            if row is None:
                 raise errors.NotLinked()
-            await session.delete(account)
             if by is not None:
                 audit.record(session, by, Action.UNLINK, target_id=discord_user_id, reason=reason)
+        link = _link_of(row)
         revoked = await self._revoke_quietly(
             _SealedCredentials(
-                account.screen_name, account.access_token_sealed, account.access_token_secret_sealed
+                link.screen_name, row.access_token_sealed, row.access_token_secret_sealed
             )
         )
-        return Unlinked(_link_of(account), revoked_at_twitter=revoked)
+        return Unlinked(link, revoked_at_twitter=revoked)
 
     async def intent_id_for_request_token(self, request_token: str) -> str | None:
         """The flow a request token belongs to, to offer a retry after X failed."""
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(LinkIntent.id).where(LinkIntent.request_token == request_token)
+        async with self._single.connect() as connection:
+            found = await connection.execute(
+                _SELECT_INTENT_ID_BY_REQUEST_TOKEN, {"token": request_token}
             )
+            intent_id: str | None = found.scalar_one_or_none()
+        return intent_id
 
     async def purge_expired(self) -> int:
         """Delete flows whose time is up; returns how many."""
-        async with self._sessions.begin() as session:
-            purged = await session.execute(
-                delete(LinkIntent)
-                .where(LinkIntent.expires_at <= self._clock())
-                .returning(LinkIntent.id)
-            )
+        async with self._single.begin() as connection:
+            purged = await connection.execute(_DELETE_EXPIRED_INTENTS, {"now": self._clock()})
             return len(purged.all())
 
-    async def _store_link(self, intent_id: str, discord_user_id: int) -> Link:
-        # The unique X account may be claimed concurrently by another Discord user's flow; the
-        # loser's whole transaction rolls back (its intent untouched) and runs again.
-        for attempt in range(3):
-            try:
-                return await self._store_link_once(intent_id, discord_user_id)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+    async def _try_code(self, discord_user_id: int, code: str) -> _Linked | errors.LinkError | None:
+        """One transaction: count the attempt and, if the code is right, move the link here.
 
-    async def _store_link_once(self, intent_id: str, discord_user_id: int) -> Link:
+        Returns the stored link; or the error a counted attempt earns, the count committed; or
+        None when no flow could take an attempt (the caller finds out why, on its own connection).
+        """
         now = self._clock()
-        replaced: _SealedCredentials | None = None
-        async with self._sessions.begin() as session:
-            claimed = await session.execute(
-                update(LinkIntent)
-                .where(LinkIntent.id == intent_id, LinkIntent.status == IntentStatus.AUTHORIZED)
-                .values(status=IntentStatus.LINKED)
-                .returning(
-                    LinkIntent.twitter_user_id,
-                    LinkIntent.screen_name,
-                    LinkIntent.access_level,
-                    LinkIntent.access_token_sealed,
-                    LinkIntent.access_token_secret_sealed,
+        async with self._engine.begin() as connection:
+            counted = (
+                await connection.execute(
+                    _COUNT_ATTEMPT,
+                    {
+                        "discord_user": discord_user_id,
+                        "max_attempts": self._code_attempts,
+                        "now": now,
+                    },
                 )
-            )
-            row = claimed.first()
-            if row is None:
-                raise errors.IntentFinished("This link is already complete.")
-            twitter_user_id, screen_name, access_level, token_sealed, secret_sealed = row
+            ).first()
+            if counted is None:
+                return None
+            (
+                intent_id,
+                twitter_user_id,
+                screen_name,
+                access_level,
+                token_sealed,
+                secret_sealed,
+                code_sealed,
+                code_expires_at,
+                attempts,
+            ) = counted
+            if code_expires_at is None or code_expires_at <= now:
+                return errors.CodeExpired()
+            if code_sealed is None or not secrets.compare_digest(
+                self._sealer.open(code_sealed), code
+            ):
+                attempts_left = self._code_attempts - attempts
+                if attempts_left > 0:
+                    return errors.WrongCode(attempts_left)
+                await connection.execute(_MOVE_TO_VOID, {"intent_id": intent_id})
+                return errors.TooManyAttempts()
+
+            await connection.execute(_MOVE_TO_LINKED, {"intent_id": intent_id})
             # One X account per Discord user and one Discord user per X account: the code just
             # proved ownership, so the link moves here from whoever held it.
-            # Columns, not entities: a loaded entity would clash with the one added below.
-            previous = await session.execute(
-                delete(LinkedAccount)
-                .where(
-                    or_(
-                        LinkedAccount.discord_user_id == discord_user_id,
-                        LinkedAccount.twitter_user_id == twitter_user_id,
-                    )
-                )
-                .returning(
-                    LinkedAccount.screen_name,
-                    LinkedAccount.access_token_sealed,
-                    LinkedAccount.access_token_secret_sealed,
-                    LinkedAccount.twitter_user_id,
-                    LinkedAccount.discord_user_id,
-                )
+            previous = await connection.execute(
+                _DELETE_HOLDERS,
+                {"discord_user": discord_user_id, "twitter_user": twitter_user_id},
             )
+            replaced: _SealedCredentials | None = None
             for screen, token, secret, holder_twitter_id, holder in previous:
                 if holder == discord_user_id and holder_twitter_id != twitter_user_id:
                     replaced = _SealedCredentials(screen, token, secret)
-            account = LinkedAccount(
+            link = Link(
                 discord_user_id=discord_user_id,
                 twitter_user_id=twitter_user_id,
                 screen_name=screen_name,
-                access_token_sealed=token_sealed,
-                access_token_secret_sealed=secret_sealed,
                 access_level=access_level,
                 linked_at=now,
                 revoked_at=None,
             )
-            session.add(account)
-            # RETURNING gives the values after the update, so the copies are dropped only now.
-            await session.execute(
-                update(LinkIntent)
-                .where(LinkIntent.id == intent_id)
-                .values(access_token_sealed=None, access_token_secret_sealed=None, code_sealed=None)
+            await connection.execute(
+                _INSERT_LINK,
+                {
+                    "discord_user_id": discord_user_id,
+                    "twitter_user_id": twitter_user_id,
+                    "screen_name": screen_name,
+                    "access_token_sealed": token_sealed,
+                    "access_token_secret_sealed": secret_sealed,
+                    "access_level": access_level,
+                    "linked_at": now,
+                    "revoked_at": None,
+                },
             )
-        log.info("linked Discord user %s to @%s", discord_user_id, screen_name)
-        if replaced is not None:
-            await self._revoke_quietly(replaced)
-        return _link_of(account)
+        return _Linked(link, replaced)
 
     async def _revoke_quietly(self, sealed: _SealedCredentials) -> bool:
         credentials = TokenPair(
@@ -440,65 +611,53 @@ class LinkService:
             return False
         return True
 
-    async def _void(self, intent_id: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(LinkIntent)
-                .where(LinkIntent.id == intent_id, LinkIntent.status == IntentStatus.AUTHORIZED)
-                .values(
-                    status=IntentStatus.VOID,
-                    access_token_sealed=None,
-                    access_token_secret_sealed=None,
-                    code_sealed=None,
-                )
-            )
-
     async def _why_no_attempt(self, discord_user_id: int) -> errors.LinkError:
-        async with self._sessions() as session:
-            intent = await session.scalar(
-                select(LinkIntent).where(LinkIntent.discord_user_id == discord_user_id)
-            )
-        if intent is None:
+        async with self._single.connect() as connection:
+            row = (
+                await connection.execute(_SELECT_WHY_NO_ATTEMPT, {"discord_user": discord_user_id})
+            ).first()
+        if row is None:
             return errors.NoPendingLink()
-        if intent.expires_at <= self._clock():
-            if intent.status == IntentStatus.AUTHORIZED:
+        status: str = row.status
+        if row.expires_at <= self._clock():
+            if status == IntentStatus.AUTHORIZED:
                 return errors.CodeExpired()
             return errors.NoPendingLink()
-        if intent.status == IntentStatus.LINKED:
+        if status == IntentStatus.LINKED:
             return errors.IntentFinished("This link is already complete.")
-        if intent.status == IntentStatus.AUTHORIZED or intent.status == IntentStatus.VOID:
+        if status == IntentStatus.AUTHORIZED or status == IntentStatus.VOID:
             return errors.TooManyAttempts()
         return errors.NoPendingLink()
 
-    async def _live_intent(self, intent_id: str) -> LinkIntent:
-        async with self._sessions() as session:
-            intent = await session.get(LinkIntent, intent_id)
-        if intent is None or intent.expires_at <= self._clock():
-            raise errors.IntentNotFound()
-        return intent
-
-    async def _intent_by_request_token(self, request_token: str) -> LinkIntent:
-        async with self._sessions() as session:
-            intent = await session.scalar(
-                select(LinkIntent).where(LinkIntent.request_token == request_token)
-            )
-        if intent is None:
+    async def _callback(self, request_token: str) -> _Callback:
+        async with self._single.connect() as connection:
+            row = (await connection.execute(_SELECT_CALLBACK, {"token": request_token})).first()
+        if row is None:
             raise errors.UnknownRequestToken()
-        if intent.expires_at <= self._clock():
+        if row.expires_at <= self._clock():
             raise errors.IntentNotFound()
-        return intent
+        return _Callback(
+            intent_id=row.id,
+            discord_name=row.discord_name,
+            status=row.status,
+            request_token_secret_sealed=row.request_token_secret_sealed,
+            verifier_hash=row.verifier_hash,
+            screen_name=row.screen_name,
+            code_sealed=row.code_sealed,
+            code_expires_at=row.code_expires_at,
+        )
 
-    def _replayed_callback(self, intent: LinkIntent, verifier: str) -> Authorization:
+    def _replayed_callback(self, intent: _Callback, verifier: str) -> Authorization:
         """The same browser reloading its callback sees its outcome again; nobody else does."""
         same_browser = intent.verifier_hash is not None and secrets.compare_digest(
             intent.verifier_hash, _digest(verifier)
         )
         if not same_browser or intent.screen_name is None:
-            raise self._finished(intent)
+            raise self._finished(intent.status)
         if intent.status == IntentStatus.AUTHORIZED and intent.code_sealed is not None:
             code = self._sealer.open(intent.code_sealed)
             return Authorization(
-                intent.id,
+                intent.intent_id,
                 intent.discord_name,
                 intent.screen_name,
                 code,
@@ -507,17 +666,17 @@ class LinkService:
             )
         if intent.status == IntentStatus.LINKED:
             return Authorization(
-                intent.id, intent.discord_name, intent.screen_name, None, None, linked=True
+                intent.intent_id, intent.discord_name, intent.screen_name, None, None, linked=True
             )
-        raise self._finished(intent)
+        raise self._finished(intent.status)
 
     @staticmethod
-    def _finished(intent: LinkIntent) -> errors.IntentFinished:
-        if intent.status == IntentStatus.LINKED:
+    def _finished(status: str) -> errors.IntentFinished:
+        if status == IntentStatus.LINKED:
             return errors.IntentFinished("This link is already complete.")
-        if intent.status == IntentStatus.VOID:
+        if status == IntentStatus.VOID:
             return errors.IntentFinished("This link was cancelled after too many wrong codes.")
-        if intent.status == IntentStatus.AUTHORIZED:
+        if status == IntentStatus.AUTHORIZED:
             return errors.IntentFinished(
                 "This link was already authorized on X; the code is waiting in Discord."
             )
