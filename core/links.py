@@ -5,8 +5,7 @@ Every hand-off between steps goes through the database with atomic `UPDATE … R
 concurrent step finds the row already moved on. Write transactions start with their write, so
 SQLite takes its write lock up front instead of failing to upgrade a read lock.
 
-The statements are Core, built once below and run on a connection: ORM sessions and statements
-built per call cost several times the CPU of the database work itself.
+Statements are prebuilt Core run on connections: ORM statements and sessions per call cost more CPU.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def _table(model: type[Base]) -> Table:
 
 _INTENTS, _LINKS = _table(LinkIntent), _table(LinkedAccount)
 _intent, _link = _INTENTS.c, _LINKS.c
-_OPEN = [IntentStatus.CREATED, IntentStatus.AUTHORIZING]
+_OPEN = (IntentStatus.CREATED, IntentStatus.AUTHORIZING)
 
 # start: the member's earlier flow and everyone's expired ones go, the new flow comes in.
 _DELETE_OWN_AND_EXPIRED_INTENTS = delete(_INTENTS).where(
@@ -64,7 +63,8 @@ _MOVE_TO_AUTHORIZING = (
     update(_INTENTS)
     .where(
         _intent.id == bindparam("intent_id"),
-        _intent.status.in_(_OPEN),
+        # Not IN: an IN list is rendered into the SQL again at every execution.
+        or_(*(_intent.status == status for status in _OPEN)),
         _intent.expires_at > bindparam("now"),
     )
     .values(
@@ -325,7 +325,7 @@ class LinkService:
     ) -> None:
         self._sessions = sessions
         self._engine = engine_of(sessions)
-        self._single = for_single_statements(self._engine)
+        self._single_statements = for_single_statements(self._engine)
         self._sealer = sealer
         self._twitter = twitter
         self._callback_url = callback_url
@@ -339,28 +339,26 @@ class LinkService:
         now = self._clock()
         intent_id = secrets.token_urlsafe(32)
         expires_at = now + self._intent_ttl
+        intent = {
+            "id": intent_id,
+            "discord_user_id": discord_user_id,
+            "discord_name": discord_name[:100],
+            "status": IntentStatus.CREATED,
+            "csrf_token": secrets.token_urlsafe(32),
+            "created_at": now,
+            "expires_at": expires_at,
+            "code_attempts": 0,
+        }
         async with self._engine.begin() as connection:
             await connection.execute(
                 _DELETE_OWN_AND_EXPIRED_INTENTS, {"discord_user": discord_user_id, "now": now}
             )
-            await connection.execute(
-                _INSERT_INTENT,
-                {
-                    "id": intent_id,
-                    "discord_user_id": discord_user_id,
-                    "discord_name": discord_name[:100],
-                    "status": IntentStatus.CREATED,
-                    "csrf_token": secrets.token_urlsafe(32),
-                    "created_at": now,
-                    "expires_at": expires_at,
-                    "code_attempts": 0,
-                },
-            )
+            await connection.execute(_INSERT_INTENT, intent)
         return StartedLink(intent_id, expires_at)
 
     async def landing(self, intent_id: str) -> Landing:
         """The landing page's facts; reading them changes nothing."""
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             row = (await connection.execute(_SELECT_LANDING, {"intent_id": intent_id})).first()
         if row is None or row.expires_at <= self._clock():
             raise errors.IntentNotFound()
@@ -370,7 +368,7 @@ class LinkService:
 
     async def begin_authorization(self, intent_id: str, csrf_token: str) -> str:
         """Get a request token for the flow and return the X URL to send the browser to."""
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             row = (await connection.execute(_SELECT_CONTINUE, {"intent_id": intent_id})).first()
         if row is None or row.expires_at <= self._clock():
             raise errors.IntentNotFound()
@@ -385,7 +383,7 @@ class LinkService:
             "new_request_token": request.token,
             "new_secret_sealed": self._sealer.seal(request.secret),
         }
-        async with self._single.begin() as connection:
+        async with self._single_statements.begin() as connection:
             moved = (await connection.execute(_MOVE_TO_AUTHORIZING, values)).rowcount
         if moved == 0:
             raise errors.IntentFinished()
@@ -393,7 +391,7 @@ class LinkService:
 
     async def cancel_authorization(self, request_token: str) -> str:
         """The member pressed Cancel on X: forget the request token, keep the flow open."""
-        async with self._single.begin() as connection:
+        async with self._single_statements.begin() as connection:
             reset = await connection.execute(_MOVE_BACK_TO_CREATED, {"token": request_token})
             intent_id: str | None = reset.scalar_one_or_none()
         if intent_id is None:
@@ -434,7 +432,7 @@ class LinkService:
             "new_code_sealed": self._sealer.seal(code),
             "new_code_expires_at": code_expires_at,
         }
-        async with self._single.begin() as connection:
+        async with self._single_statements.begin() as connection:
             won = (await connection.execute(_MOVE_TO_AUTHORIZED, values)).rowcount == 1
         if not won:
             return self._replayed_callback(await self._callback(request_token), verifier)
@@ -453,17 +451,7 @@ class LinkService:
         code = typed_code.strip().replace(" ", "")
         if len(code) != CODE_DIGITS or not code.isdigit():
             raise errors.MalformedCode()
-        # The unique X account may be claimed concurrently by another Discord user's flow; the
-        # loser's whole transaction rolls back (its attempt uncounted) and runs again.
-        for retry in range(3):
-            try:
-                outcome = await self._try_code(discord_user_id, code)
-                break
-            except IntegrityError:
-                if retry == 2:
-                    raise
-        else:
-            raise AssertionError("unreachable")
+        outcome = await self._try_code(discord_user_id, code)
         if outcome is None:
             raise await self._why_no_attempt(discord_user_id)
         if isinstance(outcome, errors.LinkError):
@@ -475,7 +463,7 @@ class LinkService:
 
     async def get(self, discord_user_id: int) -> Link | None:
         """This Discord user's link, if any."""
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             row = (
                 await connection.execute(_SELECT_LINK, {"discord_user": discord_user_id})
             ).first()
@@ -483,7 +471,7 @@ class LinkService:
 
     async def all_links(self) -> list[Link]:
         """Every link, oldest first."""
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             rows = (await connection.execute(_SELECT_ALL_LINKS)).all()
         return [_link_of(row) for row in rows]
 
@@ -511,7 +499,7 @@ class LinkService:
 
     async def intent_id_for_request_token(self, request_token: str) -> str | None:
         """The flow a request token belongs to, to offer a retry after X failed."""
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             found = await connection.execute(
                 _SELECT_INTENT_ID_BY_REQUEST_TOKEN, {"token": request_token}
             )
@@ -520,11 +508,24 @@ class LinkService:
 
     async def purge_expired(self) -> int:
         """Delete flows whose time is up; returns how many."""
-        async with self._single.begin() as connection:
+        async with self._single_statements.begin() as connection:
             purged = await connection.execute(_DELETE_EXPIRED_INTENTS, {"now": self._clock()})
             return len(purged.all())
 
     async def _try_code(self, discord_user_id: int, code: str) -> _Linked | errors.LinkError | None:
+        # The unique X account may be claimed concurrently by another Discord user's flow; the
+        # loser's whole transaction rolls back (its attempt uncounted) and runs again.
+        for attempt in range(3):
+            try:
+                return await self._try_code_once(discord_user_id, code)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _try_code_once(
+        self, discord_user_id: int, code: str
+    ) -> _Linked | errors.LinkError | None:
         """One transaction: count the attempt and, if the code is right, move the link here.
 
         Returns the stored link; or the error a counted attempt earns, the count committed; or
@@ -612,7 +613,7 @@ class LinkService:
         return True
 
     async def _why_no_attempt(self, discord_user_id: int) -> errors.LinkError:
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             row = (
                 await connection.execute(_SELECT_WHY_NO_ATTEMPT, {"discord_user": discord_user_id})
             ).first()
@@ -630,7 +631,7 @@ class LinkService:
         return errors.NoPendingLink()
 
     async def _callback(self, request_token: str) -> _Callback:
-        async with self._single.connect() as connection:
+        async with self._single_statements.connect() as connection:
             row = (await connection.execute(_SELECT_CALLBACK, {"token": request_token})).first()
         if row is None:
             raise errors.UnknownRequestToken()
