@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from core import errors
 from core.models import IntentStatus, LinkedAccount, LinkIntent, utcnow
@@ -443,3 +443,19 @@ async def test_pages_carry_safe_headers(services: Services, browser: MemberBrows
     assert headers["Cache-Control"] == "no-store"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Frame-Options"] == "DENY"
+
+
+async def test_work_left_open_on_a_returned_connection_is_rolled_back(services: Services) -> None:
+    """A connection comes back from a transaction SQLAlchemy did not start: it is rolled back."""
+    url = await link_url(services, ALICE_DISCORD)
+    intent_id = url.rsplit("/", 1)[1]
+
+    def delete_behind_sqlalchemys_back(connection: Connection) -> None:
+        cursor = connection.connection.dbapi_connection.cursor()
+        cursor.execute("DELETE FROM link_intents")
+        cursor.close()
+
+    async with services.engine.connect() as connection:
+        await connection.run_sync(delete_behind_sqlalchemys_back)
+
+    assert (await services.links.landing(intent_id)).intent_id == intent_id
