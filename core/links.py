@@ -5,7 +5,8 @@ Every hand-off between steps goes through the database with atomic `UPDATE … R
 concurrent step finds the row already moved on. Write transactions start with their write, so
 SQLite takes its write lock up front instead of failing to upgrade a read lock.
 
-Statements are prebuilt Core run on connections: ORM statements and sessions per call cost more CPU.
+Its SQL is prebuilt in `core.link_statements` and run on connections: ORM sessions and
+statements built per call cost more CPU than the flow's whole database work.
 """
 
 from __future__ import annotations
@@ -18,195 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, errors
+from core import link_statements as sql
 from core.audit import Action, Actor
 from core.db import SessionFactory, engine_of, for_single_statements
-from core.models import Base, IntentStatus, LinkedAccount, LinkIntent, utcnow
+from core.models import IntentStatus, utcnow
 from core.sealing import Sealer
 from core.twitter import TokenPair, TwitterClient
 
 log = logging.getLogger(__name__)
 
 CODE_DIGITS = 6
-
-
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-_INTENTS, _LINKS = _table(LinkIntent), _table(LinkedAccount)
-_intent, _link = _INTENTS.c, _LINKS.c
-_OPEN = (IntentStatus.CREATED, IntentStatus.AUTHORIZING)
-
-# start: the member's earlier flow and everyone's expired ones go, the new flow comes in.
-_DELETE_OWN_AND_EXPIRED_INTENTS = delete(_INTENTS).where(
-    or_(
-        _intent.discord_user_id == bindparam("discord_user"),
-        _intent.expires_at <= bindparam("now"),
-    )
-)
-_INSERT_INTENT = insert(_INTENTS)
-
-# landing, begin_authorization: the flow as the landing page and its form see it.
-_SELECT_LANDING = select(
-    _intent.discord_name, _intent.status, _intent.csrf_token, _intent.expires_at
-).where(_intent.id == bindparam("intent_id"))
-_SELECT_CONTINUE = select(_intent.status, _intent.csrf_token, _intent.expires_at).where(
-    _intent.id == bindparam("intent_id")
-)
-_MOVE_TO_AUTHORIZING = (
-    update(_INTENTS)
-    .where(
-        _intent.id == bindparam("intent_id"),
-        # Not IN: an IN list is rendered into the SQL again at every execution.
-        or_(*(_intent.status == status for status in _OPEN)),
-        _intent.expires_at > bindparam("now"),
-    )
-    .values(
-        status=IntentStatus.AUTHORIZING,
-        request_token=bindparam("new_request_token"),
-        request_token_secret_sealed=bindparam("new_secret_sealed"),
-    )
-)
-
-# cancel_authorization: back to the landing page's state, the request token forgotten.
-_MOVE_BACK_TO_CREATED = (
-    update(_INTENTS)
-    .where(
-        _intent.request_token == bindparam("token"),
-        _intent.status == IntentStatus.AUTHORIZING,
-    )
-    .values(status=IntentStatus.CREATED, request_token=None, request_token_secret_sealed=None)
-    .returning(_intent.id)
-)
-
-# finish_authorization: the flow a callback belongs to, with what a replayed callback shows.
-_SELECT_CALLBACK = select(
-    _intent.id,
-    _intent.discord_name,
-    _intent.status,
-    _intent.expires_at,
-    _intent.request_token_secret_sealed,
-    _intent.verifier_hash,
-    _intent.screen_name,
-    _intent.code_sealed,
-    _intent.code_expires_at,
-).where(_intent.request_token == bindparam("token"))
-_MOVE_TO_AUTHORIZED = (
-    update(_INTENTS)
-    .where(
-        _intent.id == bindparam("intent_id"),
-        _intent.status == IntentStatus.AUTHORIZING,
-        _intent.request_token == bindparam("token"),
-    )
-    .values(
-        status=IntentStatus.AUTHORIZED,
-        request_token_secret_sealed=None,
-        verifier_hash=bindparam("new_verifier_hash"),
-        twitter_user_id=bindparam("new_twitter_user_id"),
-        screen_name=bindparam("new_screen_name"),
-        access_level=bindparam("new_access_level"),
-        access_token_sealed=bindparam("new_token_sealed"),
-        access_token_secret_sealed=bindparam("new_secret_sealed"),
-        code_sealed=bindparam("new_code_sealed"),
-        code_expires_at=bindparam("new_code_expires_at"),
-        code_attempts=0,
-        expires_at=bindparam("new_code_expires_at"),
-    )
-)
-
-# confirm: count the attempt, returning all a right code needs; then move the link here.
-_COUNT_ATTEMPT = (
-    update(_INTENTS)
-    .where(
-        _intent.discord_user_id == bindparam("discord_user"),
-        _intent.status == IntentStatus.AUTHORIZED,
-        _intent.code_attempts < bindparam("max_attempts"),
-        _intent.expires_at > bindparam("now"),
-    )
-    .values(code_attempts=_intent.code_attempts + 1)
-    .returning(
-        _intent.id,
-        _intent.twitter_user_id,
-        _intent.screen_name,
-        _intent.access_level,
-        _intent.access_token_sealed,
-        _intent.access_token_secret_sealed,
-        _intent.code_sealed,
-        _intent.code_expires_at,
-        _intent.code_attempts,
-    )
-)
-_MOVE_TO_LINKED = (
-    update(_INTENTS)
-    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
-    .values(
-        status=IntentStatus.LINKED,
-        access_token_sealed=None,
-        access_token_secret_sealed=None,
-        code_sealed=None,
-    )
-)
-_MOVE_TO_VOID = (
-    update(_INTENTS)
-    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
-    .values(
-        status=IntentStatus.VOID,
-        access_token_sealed=None,
-        access_token_secret_sealed=None,
-        code_sealed=None,
-    )
-)
-_DELETE_HOLDERS = (
-    delete(_LINKS)
-    .where(
-        or_(
-            _link.discord_user_id == bindparam("discord_user"),
-            _link.twitter_user_id == bindparam("twitter_user"),
-        )
-    )
-    .returning(
-        _link.screen_name,
-        _link.access_token_sealed,
-        _link.access_token_secret_sealed,
-        _link.twitter_user_id,
-        _link.discord_user_id,
-    )
-)
-_INSERT_LINK = insert(_LINKS)
-_SELECT_WHY_NO_ATTEMPT = select(_intent.status, _intent.expires_at).where(
-    _intent.discord_user_id == bindparam("discord_user")
-)
-
-# get, all_links, unlink: links as people may see them, and the credentials to revoke.
-_LINK_COLUMNS = (
-    _link.discord_user_id,
-    _link.twitter_user_id,
-    _link.screen_name,
-    _link.access_level,
-    _link.linked_at,
-    _link.revoked_at,
-)
-_SELECT_LINK = select(*_LINK_COLUMNS).where(_link.discord_user_id == bindparam("discord_user"))
-_SELECT_ALL_LINKS = select(*_LINK_COLUMNS).order_by(_link.linked_at)
-_DELETE_LINK = (
-    delete(_LINKS)
-    .where(_link.discord_user_id == bindparam("discord_user"))
-    .returning(*_LINK_COLUMNS, _link.access_token_sealed, _link.access_token_secret_sealed)
-)
-
-# intent_id_for_request_token, purge_expired.
-_SELECT_INTENT_ID_BY_REQUEST_TOKEN = select(_intent.id).where(
-    _intent.request_token == bindparam("token")
-)
-_DELETE_EXPIRED_INTENTS = (
-    delete(_INTENTS).where(_intent.expires_at <= bindparam("now")).returning(_intent.id)
-)
 
 
 @dataclass(frozen=True)
@@ -351,28 +176,28 @@ class LinkService:
         }
         async with self._engine.begin() as connection:
             await connection.execute(
-                _DELETE_OWN_AND_EXPIRED_INTENTS, {"discord_user": discord_user_id, "now": now}
+                sql.DELETE_OWN_AND_EXPIRED_INTENTS, {"discord_user": discord_user_id, "now": now}
             )
-            await connection.execute(_INSERT_INTENT, intent)
+            await connection.execute(sql.INSERT_INTENT, intent)
         return StartedLink(intent_id, expires_at)
 
     async def landing(self, intent_id: str) -> Landing:
         """The landing page's facts; reading them changes nothing."""
         async with self._single_statements.connect() as connection:
-            row = (await connection.execute(_SELECT_LANDING, {"intent_id": intent_id})).first()
+            row = (await connection.execute(sql.SELECT_LANDING, {"intent_id": intent_id})).first()
         if row is None or row.expires_at <= self._clock():
             raise errors.IntentNotFound()
-        if row.status not in _OPEN:
+        if row.status not in sql.OPEN:
             raise self._finished(row.status)
         return Landing(intent_id, row.discord_name, row.csrf_token)
 
     async def begin_authorization(self, intent_id: str, csrf_token: str) -> str:
         """Get a request token for the flow and return the X URL to send the browser to."""
         async with self._single_statements.connect() as connection:
-            row = (await connection.execute(_SELECT_CONTINUE, {"intent_id": intent_id})).first()
+            row = (await connection.execute(sql.SELECT_CONTINUE, {"intent_id": intent_id})).first()
         if row is None or row.expires_at <= self._clock():
             raise errors.IntentNotFound()
-        if row.status not in _OPEN:
+        if row.status not in sql.OPEN:
             raise self._finished(row.status)
         if not secrets.compare_digest(row.csrf_token, csrf_token):
             raise errors.FormExpired()
@@ -384,7 +209,7 @@ class LinkService:
             "new_secret_sealed": self._sealer.seal(request.secret),
         }
         async with self._single_statements.begin() as connection:
-            moved = (await connection.execute(_MOVE_TO_AUTHORIZING, values)).rowcount
+            moved = (await connection.execute(sql.MOVE_TO_AUTHORIZING, values)).rowcount
         if moved == 0:
             raise errors.IntentFinished()
         return self._twitter.authorize_url(request.token)
@@ -392,7 +217,7 @@ class LinkService:
     async def cancel_authorization(self, request_token: str) -> str:
         """The member pressed Cancel on X: forget the request token, keep the flow open."""
         async with self._single_statements.begin() as connection:
-            reset = await connection.execute(_MOVE_BACK_TO_CREATED, {"token": request_token})
+            reset = await connection.execute(sql.MOVE_BACK_TO_CREATED, {"token": request_token})
             intent_id: str | None = reset.scalar_one_or_none()
         if intent_id is None:
             raise errors.UnknownRequestToken()
@@ -433,7 +258,7 @@ class LinkService:
             "new_code_expires_at": code_expires_at,
         }
         async with self._single_statements.begin() as connection:
-            won = (await connection.execute(_MOVE_TO_AUTHORIZED, values)).rowcount == 1
+            won = (await connection.execute(sql.MOVE_TO_AUTHORIZED, values)).rowcount == 1
         if not won:
             return self._replayed_callback(await self._callback(request_token), verifier)
         log.info("link flow authorized on X as @%s", grant.screen_name)
@@ -465,14 +290,14 @@ class LinkService:
         """This Discord user's link, if any."""
         async with self._single_statements.connect() as connection:
             row = (
-                await connection.execute(_SELECT_LINK, {"discord_user": discord_user_id})
+                await connection.execute(sql.SELECT_LINK, {"discord_user": discord_user_id})
             ).first()
         return _link_of(row) if row else None
 
     async def all_links(self) -> list[Link]:
         """Every link, oldest first."""
         async with self._single_statements.connect() as connection:
-            rows = (await connection.execute(_SELECT_ALL_LINKS)).all()
+            rows = (await connection.execute(sql.SELECT_ALL_LINKS)).all()
         return [_link_of(row) for row in rows]
 
     async def unlink(
@@ -484,7 +309,9 @@ class LinkService:
         """
         # A session, not a bare connection, because the audit entry is added to its transaction.
         async with self._sessions.begin() as session:
-            row = (await session.execute(_DELETE_LINK, {"discord_user": discord_user_id})).first()
+            row = (
+                await session.execute(sql.DELETE_LINK, {"discord_user": discord_user_id})
+            ).first()
             if row is None:
                 raise errors.NotLinked()
             if by is not None:
@@ -501,7 +328,7 @@ class LinkService:
         """The flow a request token belongs to, to offer a retry after X failed."""
         async with self._single_statements.connect() as connection:
             found = await connection.execute(
-                _SELECT_INTENT_ID_BY_REQUEST_TOKEN, {"token": request_token}
+                sql.SELECT_INTENT_ID_BY_REQUEST_TOKEN, {"token": request_token}
             )
             intent_id: str | None = found.scalar_one_or_none()
         return intent_id
@@ -509,7 +336,7 @@ class LinkService:
     async def purge_expired(self) -> int:
         """Delete flows whose time is up; returns how many."""
         async with self._single_statements.begin() as connection:
-            purged = await connection.execute(_DELETE_EXPIRED_INTENTS, {"now": self._clock()})
+            purged = await connection.execute(sql.DELETE_EXPIRED_INTENTS, {"now": self._clock()})
             return len(purged.all())
 
     async def _try_code(self, discord_user_id: int, code: str) -> _Linked | errors.LinkError | None:
@@ -535,7 +362,7 @@ class LinkService:
         async with self._engine.begin() as connection:
             counted = (
                 await connection.execute(
-                    _COUNT_ATTEMPT,
+                    sql.COUNT_ATTEMPT,
                     {
                         "discord_user": discord_user_id,
                         "max_attempts": self._code_attempts,
@@ -564,14 +391,14 @@ class LinkService:
                 attempts_left = self._code_attempts - attempts
                 if attempts_left > 0:
                     return errors.WrongCode(attempts_left)
-                await connection.execute(_MOVE_TO_VOID, {"intent_id": intent_id})
+                await connection.execute(sql.MOVE_TO_VOID, {"intent_id": intent_id})
                 return errors.TooManyAttempts()
 
-            await connection.execute(_MOVE_TO_LINKED, {"intent_id": intent_id})
+            await connection.execute(sql.MOVE_TO_LINKED, {"intent_id": intent_id})
             # One X account per Discord user and one Discord user per X account: the code just
             # proved ownership, so the link moves here from whoever held it.
             previous = await connection.execute(
-                _DELETE_HOLDERS,
+                sql.DELETE_HOLDERS,
                 {"discord_user": discord_user_id, "twitter_user": twitter_user_id},
             )
             replaced: _SealedCredentials | None = None
@@ -587,7 +414,7 @@ class LinkService:
                 revoked_at=None,
             )
             await connection.execute(
-                _INSERT_LINK,
+                sql.INSERT_LINK,
                 {
                     "discord_user_id": discord_user_id,
                     "twitter_user_id": twitter_user_id,
@@ -615,7 +442,9 @@ class LinkService:
     async def _why_no_attempt(self, discord_user_id: int) -> errors.LinkError:
         async with self._single_statements.connect() as connection:
             row = (
-                await connection.execute(_SELECT_WHY_NO_ATTEMPT, {"discord_user": discord_user_id})
+                await connection.execute(
+                    sql.SELECT_WHY_NO_ATTEMPT, {"discord_user": discord_user_id}
+                )
             ).first()
         if row is None:
             return errors.NoPendingLink()
@@ -632,7 +461,7 @@ class LinkService:
 
     async def _callback(self, request_token: str) -> _Callback:
         async with self._single_statements.connect() as connection:
-            row = (await connection.execute(_SELECT_CALLBACK, {"token": request_token})).first()
+            row = (await connection.execute(sql.SELECT_CALLBACK, {"token": request_token})).first()
         if row is None:
             raise errors.UnknownRequestToken()
         if row.expires_at <= self._clock():

@@ -1,0 +1,186 @@
+"""The link flow's SQL, built once: a statement built per call costs more CPU than running it.
+
+Named for what they do; `core.links` runs them on connections, with the parameters bound by name.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+
+from core.models import Base, IntentStatus, LinkedAccount, LinkIntent
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_INTENTS, _LINKS = _table(LinkIntent), _table(LinkedAccount)
+_intent, _link = _INTENTS.c, _LINKS.c
+OPEN = (IntentStatus.CREATED, IntentStatus.AUTHORIZING)
+
+# start: the member's earlier flow and everyone's expired ones go, the new flow comes in.
+DELETE_OWN_AND_EXPIRED_INTENTS = delete(_INTENTS).where(
+    or_(
+        _intent.discord_user_id == bindparam("discord_user"),
+        _intent.expires_at <= bindparam("now"),
+    )
+)
+INSERT_INTENT = insert(_INTENTS)
+
+# landing, begin_authorization: the flow as the landing page and its form see it.
+SELECT_LANDING = select(
+    _intent.discord_name, _intent.status, _intent.csrf_token, _intent.expires_at
+).where(_intent.id == bindparam("intent_id"))
+SELECT_CONTINUE = select(_intent.status, _intent.csrf_token, _intent.expires_at).where(
+    _intent.id == bindparam("intent_id")
+)
+MOVE_TO_AUTHORIZING = (
+    update(_INTENTS)
+    .where(
+        _intent.id == bindparam("intent_id"),
+        # Not IN: an IN list is rendered into the SQL again at every execution.
+        or_(*(_intent.status == status for status in OPEN)),
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(
+        status=IntentStatus.AUTHORIZING,
+        request_token=bindparam("new_request_token"),
+        request_token_secret_sealed=bindparam("new_secret_sealed"),
+    )
+)
+
+# cancel_authorization: back to the landing page's state, the request token forgotten.
+MOVE_BACK_TO_CREATED = (
+    update(_INTENTS)
+    .where(
+        _intent.request_token == bindparam("token"),
+        _intent.status == IntentStatus.AUTHORIZING,
+    )
+    .values(status=IntentStatus.CREATED, request_token=None, request_token_secret_sealed=None)
+    .returning(_intent.id)
+)
+
+# finish_authorization: the flow a callback belongs to, with what a replayed callback shows.
+SELECT_CALLBACK = select(
+    _intent.id,
+    _intent.discord_name,
+    _intent.status,
+    _intent.expires_at,
+    _intent.request_token_secret_sealed,
+    _intent.verifier_hash,
+    _intent.screen_name,
+    _intent.code_sealed,
+    _intent.code_expires_at,
+).where(_intent.request_token == bindparam("token"))
+MOVE_TO_AUTHORIZED = (
+    update(_INTENTS)
+    .where(
+        _intent.id == bindparam("intent_id"),
+        _intent.status == IntentStatus.AUTHORIZING,
+        _intent.request_token == bindparam("token"),
+    )
+    .values(
+        status=IntentStatus.AUTHORIZED,
+        request_token_secret_sealed=None,
+        verifier_hash=bindparam("new_verifier_hash"),
+        twitter_user_id=bindparam("new_twitter_user_id"),
+        screen_name=bindparam("new_screen_name"),
+        access_level=bindparam("new_access_level"),
+        access_token_sealed=bindparam("new_token_sealed"),
+        access_token_secret_sealed=bindparam("new_secret_sealed"),
+        code_sealed=bindparam("new_code_sealed"),
+        code_expires_at=bindparam("new_code_expires_at"),
+        code_attempts=0,
+        expires_at=bindparam("new_code_expires_at"),
+    )
+)
+
+# confirm: count the attempt, returning all a right code needs; then move the link here.
+COUNT_ATTEMPT = (
+    update(_INTENTS)
+    .where(
+        _intent.discord_user_id == bindparam("discord_user"),
+        _intent.status == IntentStatus.AUTHORIZED,
+        _intent.code_attempts < bindparam("max_attempts"),
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(code_attempts=_intent.code_attempts + 1)
+    .returning(
+        _intent.id,
+        _intent.twitter_user_id,
+        _intent.screen_name,
+        _intent.access_level,
+        _intent.access_token_sealed,
+        _intent.access_token_secret_sealed,
+        _intent.code_sealed,
+        _intent.code_expires_at,
+        _intent.code_attempts,
+    )
+)
+MOVE_TO_LINKED = (
+    update(_INTENTS)
+    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
+    .values(
+        status=IntentStatus.LINKED,
+        access_token_sealed=None,
+        access_token_secret_sealed=None,
+        code_sealed=None,
+    )
+)
+MOVE_TO_VOID = (
+    update(_INTENTS)
+    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
+    .values(
+        status=IntentStatus.VOID,
+        access_token_sealed=None,
+        access_token_secret_sealed=None,
+        code_sealed=None,
+    )
+)
+DELETE_HOLDERS = (
+    delete(_LINKS)
+    .where(
+        or_(
+            _link.discord_user_id == bindparam("discord_user"),
+            _link.twitter_user_id == bindparam("twitter_user"),
+        )
+    )
+    .returning(
+        _link.screen_name,
+        _link.access_token_sealed,
+        _link.access_token_secret_sealed,
+        _link.twitter_user_id,
+        _link.discord_user_id,
+    )
+)
+INSERT_LINK = insert(_LINKS)
+SELECT_WHY_NO_ATTEMPT = select(_intent.status, _intent.expires_at).where(
+    _intent.discord_user_id == bindparam("discord_user")
+)
+
+# get, all_links, unlink: links as people may see them, and the credentials to revoke.
+_LINK_COLUMNS = (
+    _link.discord_user_id,
+    _link.twitter_user_id,
+    _link.screen_name,
+    _link.access_level,
+    _link.linked_at,
+    _link.revoked_at,
+)
+SELECT_LINK = select(*_LINK_COLUMNS).where(_link.discord_user_id == bindparam("discord_user"))
+SELECT_ALL_LINKS = select(*_LINK_COLUMNS).order_by(_link.linked_at)
+DELETE_LINK = (
+    delete(_LINKS)
+    .where(_link.discord_user_id == bindparam("discord_user"))
+    .returning(*_LINK_COLUMNS, _link.access_token_sealed, _link.access_token_secret_sealed)
+)
+
+# intent_id_for_request_token, purge_expired.
+SELECT_INTENT_ID_BY_REQUEST_TOKEN = select(_intent.id).where(
+    _intent.request_token == bindparam("token")
+)
+DELETE_EXPIRED_INTENTS = (
+    delete(_INTENTS).where(_intent.expires_at <= bindparam("now")).returning(_intent.id)
+)
