@@ -50,6 +50,7 @@ from typing import TypeVar
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
+from bench.common import percentile
 from core.db import create_engine, create_session_factory
 from core.models import LinkedAccount, utcnow
 from core.sealing import Sealer
@@ -135,14 +136,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile; inf stands for an answer that never came."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def ms(seconds: float) -> str:

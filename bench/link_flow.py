@@ -33,25 +33,23 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from bench.common import Steps, percentile, prepare_database, timed
 from core.config import Settings
-from core.db import create_engine
 from core.models import IntentStatus, LinkedAccount, LinkIntent
 from core.sealing import Sealer
 from core.twitter import FORM, TokenPair, sign_request
 from tests.fakes.twitter import FakeTwitter
 from tests.member_browser import MemberBrowser
-from tweetlink import migrations
 from tweetlink.services import Services, open_services
 from web.app import create_app, create_runner
 
@@ -63,7 +61,6 @@ TARGET_RATIO = 0.5
 
 # A flow takes its index and returns the X screen name it ended up holding; it records the
 # duration of each of its steps into the mapping it is given.
-Steps = dict[str, list[float]]
 Flow = Callable[[int, Steps], Awaitable[str]]
 
 
@@ -110,23 +107,9 @@ def _handle(prefix: str, index: int) -> str:
     return handle
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _peak_rss_mb() -> float:
     # Linux reports ru_maxrss in KiB.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-@contextmanager
-def _timed(steps: Steps, name: str) -> Iterator[None]:
-    began = time.perf_counter()
-    yield
-    steps[name].append(time.perf_counter() - began)
 
 
 async def run_phase(
@@ -183,19 +166,19 @@ def tweetlink_flow(services: Services, browser: MemberBrowser) -> Flow:
     async def flow(index: int, steps: Steps) -> str:
         discord_user_id = FIRST_DISCORD_ID + index
         handle = _handle("t", index)
-        with _timed(steps, "start"):
+        with timed(steps, "start"):
             started = await links.start(discord_user_id, f"member{index}#0")
-        with _timed(steps, "landing+continue"):
+        with timed(steps, "landing+continue"):
             authorize_url = await browser.press_continue(settings.link_url(started.intent_id))
-        with _timed(steps, "x authorize"):
+        with timed(steps, "x authorize"):
             callback_url = await browser.decide_on_x(
                 authorize_url, username=handle, action="authorize"
             )
-        with _timed(steps, "callback"):
+        with timed(steps, "callback"):
             page = await browser.open(callback_url)
         if page.status != 200:
             raise FlowFailed(f"callback answered {page.status}")
-        with _timed(steps, "confirm"):
+        with timed(steps, "confirm"):
             link = await links.confirm(discord_user_id, page.code)
         return link.screen_name
 
@@ -217,7 +200,7 @@ def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) ->
     async def flow(index: int, steps: Steps) -> str:
         request_token_url = f"{api_base}/oauth/request_token"
         form = {"x_auth_access_type": "write"}
-        with _timed(steps, "request token"):
+        with timed(steps, "request token"):
             signed = sign_request(
                 "POST",
                 request_token_url,
@@ -236,7 +219,7 @@ def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) ->
             raise FlowFailed("callback not confirmed")
         request = TokenPair(answer["oauth_token"], answer["oauth_token_secret"])
 
-        with _timed(steps, "x authorize"):
+        with timed(steps, "x authorize"):
             location = await post(
                 urljoin(api_base, "/oauth/authorize"),
                 data={
@@ -249,7 +232,7 @@ def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) ->
         verifier = dict(parse_qsl(urlsplit(location).query))["oauth_verifier"]
 
         access_token_url = f"{api_base}/oauth/access_token"
-        with _timed(steps, "access token"):
+        with timed(steps, "access token"):
             signed = sign_request(
                 "POST",
                 access_token_url,
@@ -307,19 +290,6 @@ async def check_database(services: Services, expected: dict[int, str], check: Ch
                 check.doubled[f"{label} {value}"] = f"database: {label} {value} linked {n} times"
 
 
-async def prepare_database(url: str) -> None:
-    """An empty database at the newest migration; PostgreSQL's public schema is wiped first."""
-    engine = create_engine(url)
-    try:
-        if make_url(url).get_backend_name() == "postgresql":
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await migrations.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
 def report(floor: Phase, ours: Phase, check: Check, args: argparse.Namespace) -> None:
     """The figures, one row a phase, then the verdicts."""
     print(
@@ -335,8 +305,8 @@ def report(floor: Phase, ours: Phase, check: Check, args: argparse.Namespace) ->
     for phase in (floor, ours):
         row = (
             f"{phase.name:10} {phase.flows_per_second:8.1f}"
-            f" {_percentile(phase.latencies, 0.5) * 1000:8.1f}"
-            f" {_percentile(phase.latencies, 0.99) * 1000:8.1f}"
+            f" {percentile(phase.latencies, 0.5) * 1000:8.1f}"
+            f" {percentile(phase.latencies, 0.99) * 1000:8.1f}"
             f" {phase.cpu / phase.flows * 1000:12.2f} {phase.peak_rss_mb:12.1f}"
         )
         if heap:
@@ -349,7 +319,7 @@ def report(floor: Phase, ours: Phase, check: Check, args: argparse.Namespace) ->
     )
     for phase in (floor, ours):
         medians = ", ".join(
-            f"{name} {_percentile(times, 0.5) * 1000:.1f}" for name, times in phase.steps.items()
+            f"{name} {percentile(times, 0.5) * 1000:.1f}" for name, times in phase.steps.items()
         )
         print(f"{phase.name} step p50 ms: {medians}")
     for phase in (floor, ours):

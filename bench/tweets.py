@@ -43,25 +43,23 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from bench.common import Steps, percentile, prepare_database, timed
 from core.config import Settings
-from core.db import create_engine
 from core.models import LinkedAccount, Tweet, TweetDraft, utcnow
 from core.sealing import Sealer
 from core.tweets import Where
 from core.twitter import TokenPair, sign_request
 from tests.fakes.twitter import FakeTwitter, RecordedTweet
-from tweetlink import migrations
 from tweetlink.services import Services, open_services
 
 CONSUMER_KEY = "bench-consumer-key"
@@ -75,7 +73,6 @@ TARGET_RATIO = 0.8
 
 # A tweet takes its index and returns the id X gave it; it records the duration of each of its
 # steps into the mapping it is given.
-Steps = dict[str, list[float]]
 PostOne = Callable[[int, Steps], Awaitable[str]]
 
 
@@ -150,13 +147,6 @@ def member_of(members: list[Member], index: int) -> Member:
     return members[index % len(members)]
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def _reset_peak_rss() -> bool:
     """Reset this process's VmHWM (Linux: writing 5 to clear_refs); False where not allowed."""
     try:
@@ -171,13 +161,6 @@ def _peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024  # kB
     return float("nan")
-
-
-@contextmanager
-def _timed(steps: Steps, name: str) -> Iterator[None]:
-    began = time.perf_counter()
-    yield
-    steps[name].append(time.perf_counter() - began)
 
 
 async def run_phase(
@@ -241,9 +224,9 @@ def tweetlink_post(
     async def post_one(index: int, steps: Steps) -> str:
         member = member_of(members, index)
         where = Where(member.discord_user_id, member.guild_id, channel_id)
-        with _timed(steps, "prepare"):
+        with timed(steps, "prepare"):
             draft = await tweets.prepare(where, tweet_text(prefix, index, member))
-        with _timed(steps, "post"):
+        with timed(steps, "post"):
             posted = await tweets.post(draft.id, where)
         return posted.tweet_id
 
@@ -258,7 +241,7 @@ def floor_post(
 
     async def post_one(index: int, steps: Steps) -> str:
         member = member_of(members, index)
-        with _timed(steps, "sign"):
+        with timed(steps, "sign"):
             signed = sign_request(
                 "POST",
                 url,
@@ -268,7 +251,7 @@ def floor_post(
             )
         body = json.dumps({"text": tweet_text(prefix, index, member)})
         headers = {"Authorization": signed, "Content-Type": "application/json"}
-        with _timed(steps, "POST"):
+        with timed(steps, "POST"):
             async with http.post(url, data=body, headers=headers) as answer:
                 payload = await answer.read()
                 if answer.status != 201:
@@ -407,19 +390,6 @@ async def check_ledger(
         check.wrong["drafts"] = f"ledger: {drafts} drafts left unclaimed"
 
 
-async def prepare_database(url: str) -> None:
-    """An empty database at the newest migration; PostgreSQL's public schema is wiped first."""
-    engine = create_engine(url)
-    try:
-        if make_url(url).get_backend_name() == "postgresql":
-            async with engine.begin() as connection:
-                await connection.execute(text("DROP SCHEMA public CASCADE"))
-                await connection.execute(text("CREATE SCHEMA public"))
-        await migrations.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
 def report(floor: Phase, ours: Phase, check: Check, args: argparse.Namespace) -> bool:
     """The figures, one row a phase, then the verdicts; whether the target was met."""
     print(
@@ -436,8 +406,8 @@ def report(floor: Phase, ours: Phase, check: Check, args: argparse.Namespace) ->
     for phase in (floor, ours):
         row = (
             f"{phase.name:10} {phase.tweets_per_second:8.1f}"
-            f" {_percentile(phase.latencies, 0.5) * 1000:8.1f}"
-            f" {_percentile(phase.latencies, 0.99) * 1000:8.1f}"
+            f" {percentile(phase.latencies, 0.5) * 1000:8.1f}"
+            f" {percentile(phase.latencies, 0.99) * 1000:8.1f}"
             f" {phase.cpu / phase.count * 1000:13.2f} {phase.peak_rss_mb:12.1f}"
         )
         if heap:
@@ -455,7 +425,7 @@ def report(floor: Phase, ours: Phase, check: Check, args: argparse.Namespace) ->
     )
     for phase in (floor, ours):
         medians = ", ".join(
-            f"{name} {_percentile(times, 0.5) * 1000:.1f}" for name, times in phase.steps.items()
+            f"{name} {percentile(times, 0.5) * 1000:.1f}" for name, times in phase.steps.items()
         )
         print(f"{phase.name} step p50 ms: {medians}")
     for phase in (floor, ours):
