@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Executable, Row
 from sqlalchemy.exc import IntegrityError
 
 from core import audit, errors
@@ -183,22 +184,12 @@ class LinkService:
 
     async def landing(self, intent_id: str) -> Landing:
         """The landing page's facts; reading them changes nothing."""
-        async with self._single_statements.connect() as connection:
-            row = (await connection.execute(sql.SELECT_LANDING, {"intent_id": intent_id})).first()
-        if row is None or row.expires_at <= self._clock():
-            raise errors.IntentNotFound()
-        if row.status not in sql.OPEN:
-            raise self._finished(row.status)
+        row = await self._open_intent(sql.SELECT_LANDING, intent_id)
         return Landing(intent_id, row.discord_name, row.csrf_token)
 
     async def begin_authorization(self, intent_id: str, csrf_token: str) -> str:
         """Get a request token for the flow and return the X URL to send the browser to."""
-        async with self._single_statements.connect() as connection:
-            row = (await connection.execute(sql.SELECT_CONTINUE, {"intent_id": intent_id})).first()
-        if row is None or row.expires_at <= self._clock():
-            raise errors.IntentNotFound()
-        if row.status not in sql.OPEN:
-            raise self._finished(row.status)
+        row = await self._open_intent(sql.SELECT_CONTINUE, intent_id)
         if not secrets.compare_digest(row.csrf_token, csrf_token):
             raise errors.FormExpired()
         request = await self._twitter.request_token(self._callback_url)
@@ -438,6 +429,16 @@ class LinkService:
             log.warning("could not revoke the token of @%s at X: %s", sealed.screen_name, error)
             return False
         return True
+
+    async def _open_intent(self, statement: Executable, intent_id: str) -> Row[Any]:
+        """A live flow nobody has authorized yet, read with `statement`; else why not."""
+        async with self._single_statements.connect() as connection:
+            row = (await connection.execute(statement, {"intent_id": intent_id})).first()
+        if row is None or row.expires_at <= self._clock():
+            raise errors.IntentNotFound()
+        if row.status not in sql.OPEN:
+            raise self._finished(row.status)
+        return row
 
     async def _why_no_attempt(self, discord_user_id: int) -> errors.LinkError:
         async with self._single_statements.connect() as connection:
