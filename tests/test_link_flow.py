@@ -459,3 +459,17 @@ async def test_work_left_open_on_a_returned_connection_is_rolled_back(services: 
         await connection.run_sync(delete_behind_sqlalchemys_back)
 
     assert (await services.links.landing(intent_id)).intent_id == intent_id
+
+
+async def test_unknown_pages_and_methods_get_plain_pages(
+    web_server: str, browser: MemberBrowser
+) -> None:
+    """A wrong address is a 404 page; a wrong method on a real page is a 405 page, no trace."""
+    missing = await browser.open(f"{web_server}/nothing-here")
+    assert missing.status == 404
+    assert "There is nothing at this address." in missing.html
+    async with browser.http.put(f"{web_server}/link/some-flow") as response:
+        assert response.status == 405
+        page = await response.text()
+    assert "cannot be used that way" in page
+    assert "Traceback" not in page

@@ -166,7 +166,11 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
             "error.html",
             status=http_error.status,
             heading=http_error.reason,
-            message="There is nothing at this address.",
+            message=(
+                "There is nothing at this address."
+                if http_error.status == 404
+                else "This page cannot be used that way. Open the link the bot sent you."
+            ),
             retry_url=None,
             error_id=None,
         )
