@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twitter_text import parse_tweet
+from twitter_text.extract_urls import extract_urls_with_indices
 
 from core import errors
 from core.tweet_text import MAX_WEIGHTED_LENGTH, check_text, measure
@@ -68,3 +74,42 @@ def test_characters_x_refuses_are_refused() -> None:
     """Non-characters such as U+FFFE are refused with a message."""
     with pytest.raises(errors.TweetInvalid, match="characters X does not accept"):
         check_text("hello \ufffe", has_image=False)
+
+
+# Pieces a tweet is made of, so that random texts hold URLs, emoji and the rest next to each other.
+PIECES = st.one_of(
+    st.text(max_size=12),
+    st.text(st.characters(max_codepoint=127), max_size=12),
+    st.sampled_from(
+        [
+            URL,
+            "example.com",
+            "x.co/a",
+            "http://t.co/abc",
+            FAMILY,
+            THUMBS,
+            "\U0001f600",
+            "1\ufe0f\u20e3",  # a keycap: an ASCII digit starts the emoji
+            "#\u20e3",
+            "\u00a9\ufe0f",
+            "\U0001f1ef\U0001f1f5",  # a flag
+            E_ACUTE_DECOMPOSED,
+            "日本語",
+            "\u2014\u2019\u2033",
+            "\r\n",
+            "\r",
+            " ",
+            ".",
+            "@",
+        ]
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join))
+def test_measure_agrees_with_twitter_text(text: str) -> None:
+    """Our quicker weighing gives twitter-text's own weighted length, and finds its URLs."""
+    measured = measure(text)
+    assert measured.weighted_length == parse_tweet(text).weightedLength
+    assert measured.has_url == bool(extract_urls_with_indices(unicodedata.normalize("NFC", text)))
