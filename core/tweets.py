@@ -4,33 +4,32 @@ A preview is a draft row, so the Post button works from any bot process and afte
 Pressing Post claims the draft (one press wins), then reserves a ledger row in `tweets` inside a
 transaction that locks the member's link row and the server's policy row: the cooldown and the
 daily caps are counted from that ledger, so they hold across restarts and processes alike.
+
+Requests that arrive together share their transactions (`core.batching`): the drafts of a
+moment go in together, the reservations are counted and booked together, one after the other
+within the batch, and the outcomes are recorded together.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Collection
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import errors
-from core.db import SessionFactory
-from core.models import (
-    GuildBlock,
-    GuildPolicy,
-    LinkedAccount,
-    Tweet,
-    TweetDraft,
-    TweetStatus,
-    utcnow,
-)
+from core import tweet_statements as sql
+from core.batching import Batcher
+from core.db import SessionFactory, engine_of, for_single_statements
+from core.models import TweetStatus, utcnow
 from core.sealing import Sealer
-from core.tweet_text import check_image, check_text
+from core.tweet_text import MeasuredText, check_image, check_text
 from core.twitter import TokenPair, TwitterClient
 
 log = logging.getLogger(__name__)
@@ -90,12 +89,59 @@ class PostedTweet:
 
 
 @dataclass(frozen=True)
+class _DraftRequest:
+    where: Where
+    text: str
+    measured: MeasuredText
+    image: bytes | None = field(repr=False)
+    image_type: str | None
+
+
+@dataclass(frozen=True)
+class _PostRequest:
+    draft_id: str
+    where: Where
+
+
+@dataclass(frozen=True)
 class _Reservation:
+    """A claimed draft, booked in the ledger as pending, with the credentials to post it."""
+
     tweet_row_id: int
+    text: str
+    image: bytes | None = field(repr=False)
+    image_type: str | None
     screen_name: str
     twitter_user_id: str
     token_sealed: str = field(repr=False)
     secret_sealed: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    tweet_row_id: int
+    status: TweetStatus | None  # None: X certainly did not post it
+    tweet_id: str | None = None
+
+
+@dataclass
+class _Figures:
+    """What the rules count for the members and servers of one batch, as its transaction sees it.
+
+    Booking a tweet adds it here too, so the requests of a batch are counted one after the other.
+    """
+
+    blocked: set[tuple[int, int]]  # (guild, member)
+    member_day: Counter[int]
+    member_guild_day: Counter[tuple[int, int]]
+    guild_day: Counter[int]
+    member_last: dict[int, datetime]
+
+    def book(self, where: Where, now: datetime) -> None:
+        self.member_day[where.member_id] += 1
+        self.member_guild_day[where.member_id, where.guild_id] += 1
+        self.guild_day[where.guild_id] += 1
+        self.member_last[where.member_id] = now
 
 
 class TweetService:
@@ -111,168 +157,222 @@ class TweetService:
         draft_ttl: timedelta = timedelta(minutes=15),
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine_of(sessions)
+        self._single_statements = for_single_statements(self._engine)
+        self._dialect = self._engine.dialect.name
         self._sealer = sealer
         self._twitter = twitter
         self._limits = limits
         self._draft_ttl = draft_ttl
         self._clock = clock
+        self._drafts = Batcher[_DraftRequest, Draft](self._prepare_batch)
+        self._reservations = Batcher[_PostRequest, _Reservation](
+            self._reserve_batch, abandoned=self._release
+        )
+        self._outcomes = Batcher[_Outcome, None](self._record_batch)
 
     async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
         """Check everything that can be checked before X, and keep the tweet as a draft."""
         measured = check_text(text, has_image=image is not None)
         image_type = check_image(image.data) if image is not None else None
-        now = self._clock()
-        async with self._sessions.begin() as session:
-            account = await session.get(LinkedAccount, where.member_id)
-            if account is None:
-                raise errors.NotLinked()
-            if account.revoked_at is not None:
-                raise errors.LinkRevoked()
-            policy = await session.get(GuildPolicy, where.guild_id)
-            await self._check_rules(session, where, policy, now)
-            draft = TweetDraft(
-                id=secrets.token_urlsafe(16),
-                discord_user_id=where.member_id,
-                guild_id=where.guild_id,
-                channel_id=where.channel_id,
-                text=text,
-                image=image.data if image is not None else None,
-                image_type=image_type,
-                created_at=now,
-                expires_at=now + self._draft_ttl,
-            )
-            session.add(draft)
-        return Draft(
-            draft.id,
-            text,
-            measured.weighted_length,
-            image is not None,
-            account.screen_name,
-            draft.expires_at,
-        )
+        data = image.data if image is not None else None
+        return await self._drafts.submit(_DraftRequest(where, text, measured, data, image_type))
 
     async def cancel(self, draft_id: str, member_id: int) -> None:
         """Drop a draft; cancelling twice is harmless."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(TweetDraft).where(
-                    TweetDraft.id == draft_id, TweetDraft.discord_user_id == member_id
-                )
-            )
+        async with self._single_statements.begin() as connection:
+            await connection.execute(sql.DELETE_DRAFT, {"draft_id": draft_id, "member": member_id})
 
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
-        draft, reservation = await self._reserve(draft_id, where)
+        reservation = await self._reservations.submit(_PostRequest(draft_id, where))
+        row_id = reservation.tweet_row_id
         credentials = TokenPair(
             self._sealer.open(reservation.token_sealed),
             self._sealer.open(reservation.secret_sealed),
         )
         try:
             media_ids = []
-            if draft.image is not None and draft.image_type is not None:
+            if reservation.image is not None and reservation.image_type is not None:
                 media_ids.append(
-                    await self._twitter.upload_image(credentials, draft.image, draft.image_type)
+                    await self._twitter.upload_image(
+                        credentials, reservation.image, reservation.image_type
+                    )
                 )
-            tweet_id = await self._twitter.post_tweet(credentials, draft.text, media_ids)
+            tweet_id = await self._twitter.post_tweet(credentials, reservation.text, media_ids)
         except errors.TwitterMaybePosted:
-            await self._settle(reservation, TweetStatus.UNKNOWN)
+            await self._outcomes.submit(_Outcome(row_id, TweetStatus.UNKNOWN))
             raise
         except errors.TwitterUnavailable as error:
-            await self._settle(reservation, None)
+            await self._outcomes.submit(_Outcome(row_id, None))
             raise errors.TwitterUnavailable(error.detail, "Nothing was posted") from None
         except errors.TwitterAuthRevoked:
-            await self._settle(reservation, None)
+            await self._outcomes.submit(_Outcome(row_id, None))
             await self._mark_revoked(where.member_id, reservation.twitter_user_id)
             raise errors.LinkRevoked() from None
         except BaseException:
-            await self._settle(reservation, None)
+            await self._release(reservation)
             raise
-        await self._settle(reservation, TweetStatus.POSTED, tweet_id)
+        await self._outcomes.submit(_Outcome(row_id, TweetStatus.POSTED, tweet_id))
         log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
         return PostedTweet(tweet_id, reservation.screen_name)
 
-    async def _reserve(self, draft_id: str, where: Where) -> tuple[TweetDraft, _Reservation]:
-        """Claim the draft and book it in the ledger, within the rules, in one transaction."""
-        async with self._sessions.begin() as session:
-            # Locks the member's row (PostgreSQL) or the database (SQLite) until commit, so two
+    async def _prepare_batch(self, requests: Sequence[_DraftRequest]) -> list[Draft | Exception]:
+        """The drafts of every request that passes the rules, in one transaction."""
+        now = self._clock()
+        wheres = [request.where for request in requests]
+        outcomes: list[Draft | Exception] = []
+        rows: list[dict[str, Any]] = []
+        async with self._engine.begin() as connection:
+            members = {where.member_id for where in wheres}
+            guilds = {where.guild_id for where in wheres}
+            accounts = await _by_first_column(
+                connection, sql.SELECT_ACCOUNTS, {"members": list(members)}
+            )
+            policies = await _by_first_column(
+                connection, sql.SELECT_POLICIES, {"guilds": list(guilds)}
+            )
+            figures = await self._figures(connection, members, guilds, now)
+            for request in requests:
+                where = request.where
+                try:
+                    account = _healthy(accounts.get(where.member_id))
+                    self._check_rules(where, policies.get(where.guild_id), figures, now)
+                except (errors.TweetError, errors.LinkError) as refused:
+                    outcomes.append(refused)
+                    continue
+                draft = Draft(
+                    id=secrets.token_urlsafe(16),
+                    text=request.text,
+                    weighted_length=request.measured.weighted_length,
+                    has_image=request.image is not None,
+                    screen_name=account.screen_name,
+                    expires_at=now + self._draft_ttl,
+                )
+                rows.append(
+                    {
+                        "id": draft.id,
+                        "discord_user_id": where.member_id,
+                        "guild_id": where.guild_id,
+                        "channel_id": where.channel_id,
+                        "text": request.text,
+                        "image": request.image,
+                        "image_type": request.image_type,
+                        "created_at": now,
+                        "expires_at": draft.expires_at,
+                    }
+                )
+                outcomes.append(draft)
+            if rows:
+                await connection.execute(sql.INSERT_DRAFTS, rows)
+        return outcomes
+
+    async def _reserve_batch(
+        self, requests: Sequence[_PostRequest]
+    ) -> list[_Reservation | Exception]:
+        """Claim each request's draft and book it in the ledger, within the rules, together."""
+        async with self._engine.begin() as connection:
+            # Locks the members' rows (PostgreSQL) or the database (SQLite) until commit, so
             # presses of Post in any processes are counted one after the other.
-            locked = await session.execute(
-                update(LinkedAccount)
-                .where(LinkedAccount.discord_user_id == where.member_id)
-                .values(screen_name=LinkedAccount.screen_name)
-                .returning(
-                    LinkedAccount.twitter_user_id,
-                    LinkedAccount.screen_name,
-                    LinkedAccount.access_token_sealed,
-                    LinkedAccount.access_token_secret_sealed,
-                    LinkedAccount.revoked_at,
-                )
+            members = sorted({request.where.member_id for request in requests})
+            accounts = await _by_first_column(
+                connection, sql.lock_accounts(self._dialect), {"members": members}
             )
-            account = locked.first()
             now = self._clock()  # read under the lock, so it is later than every counted row
-            claimed = await session.scalars(
-                delete(TweetDraft)
-                .where(
-                    or_(
-                        and_(
-                            TweetDraft.id == draft_id,
-                            TweetDraft.discord_user_id == where.member_id,
-                        ),
-                        TweetDraft.expires_at <= now,  # sweep old previews while here
-                    )
+            claims = [(request.draft_id, request.where.member_id) for request in requests]
+            claimed: dict[str, Any] = {
+                draft.id: draft
+                for draft in await connection.execute(
+                    sql.CLAIM_DRAFTS, {"claims": claims, "now": now}
                 )
-                .returning(TweetDraft)
+                if draft.expires_at > now  # the others were swept
+            }
+            guilds = sorted({draft.guild_id for draft in claimed.values()})
+            policies: Mapping[int, Row[Any]] = {}
+            if guilds:
+                policies = {
+                    policy.guild_id: policy
+                    for policy in await connection.execute(
+                        sql.lock_policies(self._dialect),
+                        [
+                            {"guild_id": guild, "tweeting_enabled": True, "updated_at": now}
+                            for guild in guilds
+                        ],
+                    )
+                }
+            figures = await self._figures(connection, set(members), set(guilds), now)
+            # Each request's refusal, or its draft and account once booked, in order.
+            decisions: list[Exception | tuple[Row[Any], Row[Any]]] = []
+            rows: list[dict[str, Any]] = []
+            for request in requests:
+                draft = claimed.pop(request.draft_id, None)  # a second press finds it gone
+                try:
+                    if draft is None:
+                        raise errors.DraftGone()
+                    account = _healthy(accounts.get(request.where.member_id))
+                    where = Where(
+                        request.where.member_id,
+                        draft.guild_id,
+                        draft.channel_id,
+                        request.where.role_ids,
+                    )
+                    self._check_rules(where, policies[where.guild_id], figures, now)
+                except (errors.TweetError, errors.LinkError) as refused:
+                    decisions.append(refused)
+                    continue
+                figures.book(where, now)
+                measured = check_text(draft.text, has_image=draft.image is not None)
+                rows.append(
+                    {
+                        "discord_user_id": where.member_id,
+                        "guild_id": where.guild_id,
+                        "channel_id": where.channel_id,
+                        "twitter_user_id": account.twitter_user_id,
+                        "screen_name": account.screen_name,
+                        "status": TweetStatus.PENDING,
+                        "has_url": measured.has_url,
+                        "has_media": draft.image is not None,
+                        "created_at": now,
+                    }
+                )
+                decisions.append((draft, account))
+            row_ids = iter(
+                (await connection.execute(sql.INSERT_TWEETS, rows)).scalars().all() if rows else ()
             )
-            draft = next((d for d in claimed if d.id == draft_id and d.expires_at > now), None)
-            if draft is None:
-                raise errors.DraftGone()
-            if account is None:
-                raise errors.NotLinked()
-            twitter_user_id, screen_name, token_sealed, secret_sealed, revoked_at = account
-            if revoked_at is not None:
-                raise errors.LinkRevoked()
-            measured = check_text(draft.text, has_image=draft.image is not None)
-            where = Where(where.member_id, draft.guild_id, draft.channel_id, where.role_ids)
-            policy = await self._lock_policy(session, where.guild_id, now)
-            await self._check_rules(session, where, policy, now)
-            ledger = Tweet(
-                discord_user_id=where.member_id,
-                guild_id=where.guild_id,
-                channel_id=where.channel_id,
-                twitter_user_id=twitter_user_id,
-                screen_name=screen_name,
-                status=TweetStatus.PENDING,
-                has_url=measured.has_url,
-                has_media=draft.image is not None,
-                created_at=now,
-            )
-            session.add(ledger)
-            await session.flush()
-            reservation = _Reservation(
-                ledger.id, screen_name, twitter_user_id, token_sealed, secret_sealed
-            )
-        return draft, reservation
+        return [
+            decision if isinstance(decision, Exception) else _reservation(next(row_ids), *decision)
+            for decision in decisions
+        ]
 
-    async def _lock_policy(
-        self, session: AsyncSession, guild_id: int, now: datetime
-    ) -> GuildPolicy:
-        """The server's policy row, created with defaults if missing, locked until commit."""
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        statement = insert(GuildPolicy).values(
-            guild_id=guild_id, tweeting_enabled=True, updated_at=now
-        )
-        upsert = statement.on_conflict_do_update(
-            index_elements=[GuildPolicy.guild_id],
-            set_={"guild_id": statement.excluded.guild_id},
-        ).returning(GuildPolicy)
-        policy = (await session.scalars(upsert)).one()
-        return policy
+    async def _figures(
+        self, connection: AsyncConnection, members: set[int], guilds: set[int], now: datetime
+    ) -> _Figures:
+        day_ago = now - DAY
+        figures = _Figures(set(), Counter(), Counter(), Counter(), {})
+        if not members or not guilds:
+            return figures
+        parameters = {
+            "members": list(members),
+            "guilds": list(guilds),
+            "day_ago": day_ago,
+            "since": now - max(DAY, self._limits.cooldown),
+        }
+        for member, guild, count, last in await connection.execute(
+            sql.SELECT_MEMBER_FIGURES, parameters
+        ):
+            figures.member_day[member] += count
+            figures.member_guild_day[member, guild] = count
+            last = _aware(last)
+            if member not in figures.member_last or figures.member_last[member] < last:
+                figures.member_last[member] = last
+        for guild, count in await connection.execute(sql.SELECT_GUILD_FIGURES, parameters):
+            figures.guild_day[guild] = count
+        for guild, member in await connection.execute(sql.SELECT_BLOCKS, parameters):
+            figures.blocked.add((guild, member))
+        return figures
 
-    async def _check_rules(
-        self, session: AsyncSession, where: Where, policy: GuildPolicy | None, now: datetime
+    def _check_rules(
+        self, where: Where, policy: Row[Any] | None, figures: _Figures, now: datetime
     ) -> None:
         """The server's policy, the cooldown and the daily caps, counted from the ledger."""
         if policy is not None:
@@ -283,72 +383,87 @@ class TweetService:
                 and policy.required_role_id not in where.role_ids
             ):
                 raise errors.RoleRequired(policy.required_role_id)
-        recent = Tweet.created_at > now - DAY
-        by_member = Tweet.discord_user_id == where.member_id
-        in_guild = Tweet.guild_id == where.guild_id
-        # One round trip for every figure the rules need.
-        blocked, member_count, member_last, member_in_guild, guild_count = (
-            await session.execute(
-                select(
-                    exists().where(
-                        GuildBlock.guild_id == where.guild_id,
-                        GuildBlock.discord_user_id == where.member_id,
-                    ),
-                    _count_where(recent, by_member),
-                    select(func.max(Tweet.created_at)).where(by_member).scalar_subquery(),
-                    _count_where(recent, by_member, in_guild),
-                    _count_where(recent, in_guild),
-                )
-            )
-        ).one()
-        if blocked:
+        if (where.guild_id, where.member_id) in figures.blocked:
             raise errors.MemberBlocked()
         cooldown = self._limits.cooldown
-        if cooldown and member_last is not None and _aware(member_last) + cooldown > now:
-            raise errors.TweetCooldown(_aware(member_last) + cooldown)
-        if member_count >= self._limits.member_daily_cap:
+        member_last = figures.member_last.get(where.member_id)
+        if cooldown and member_last is not None and member_last + cooldown > now:
+            raise errors.TweetCooldown(member_last + cooldown)
+        if figures.member_day[where.member_id] >= self._limits.member_daily_cap:
             raise errors.DailyCapReached("member", self._limits.member_daily_cap)
         member_cap_here = policy.member_daily_cap if policy is not None else None
-        if member_cap_here is not None and member_in_guild >= member_cap_here:
+        if (
+            member_cap_here is not None
+            and figures.member_guild_day[where.member_id, where.guild_id] >= member_cap_here
+        ):
             raise errors.DailyCapReached("member", member_cap_here)
         guild_cap = self._limits.guild_daily_cap
         if policy is not None and policy.daily_cap is not None:
             guild_cap = policy.daily_cap
-        if guild_count >= guild_cap:
+        if figures.guild_day[where.guild_id] >= guild_cap:
             raise errors.DailyCapReached("server", guild_cap)
 
-    async def _settle(
-        self, reservation: _Reservation, status: TweetStatus | None, tweet_id: str | None = None
-    ) -> None:
-        """Record the outcome; a tweet X certainly did not post leaves no row behind."""
-        async with self._sessions.begin() as session:
-            row = Tweet.id == reservation.tweet_row_id
-            if status is None:
-                await session.execute(delete(Tweet).where(row))
-            else:
-                posted_at = self._clock() if status == TweetStatus.POSTED else None
-                await session.execute(
-                    update(Tweet)
-                    .where(row)
-                    .values(status=status, tweet_id=tweet_id, posted_at=posted_at)
-                )
+    async def _record_batch(self, outcomes: Sequence[_Outcome]) -> list[None]:
+        """Record the outcomes X gave; a tweet X certainly did not post leaves no row behind."""
+        now = self._clock()
+        settled = [
+            {
+                "row_id": outcome.tweet_row_id,
+                "new_status": outcome.status,
+                "new_tweet_id": outcome.tweet_id,
+                "new_posted_at": now if outcome.status == TweetStatus.POSTED else None,
+            }
+            for outcome in outcomes
+            if outcome.status is not None
+        ]
+        dropped = [outcome.tweet_row_id for outcome in outcomes if outcome.status is None]
+        async with self._engine.begin() as connection:
+            if settled:
+                await connection.execute(sql.SETTLE_TWEET, settled)
+            if dropped:
+                await connection.execute(sql.DELETE_TWEETS, {"row_ids": dropped})
+        return [None] * len(outcomes)
+
+    async def _release(self, reservation: _Reservation) -> None:
+        """Give back a booking whose tweet never went to X."""
+        await self._outcomes.submit(_Outcome(reservation.tweet_row_id, None))
 
     async def _mark_revoked(self, member_id: int, twitter_user_id: str) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(LinkedAccount)
-                .where(
-                    LinkedAccount.discord_user_id == member_id,
-                    LinkedAccount.twitter_user_id == twitter_user_id,
-                )
-                .values(revoked_at=self._clock())
+        async with self._single_statements.begin() as connection:
+            await connection.execute(
+                sql.MARK_REVOKED,
+                {"member": member_id, "twitter_user": twitter_user_id, "now": self._clock()},
             )
 
 
-def _count_where(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
-    return select(func.count()).select_from(Tweet).where(*conditions).scalar_subquery()
+def _reservation(row_id: int, draft: Row[Any], account: Row[Any]) -> _Reservation:
+    return _Reservation(
+        row_id,
+        draft.text,
+        draft.image,
+        draft.image_type,
+        account.screen_name,
+        account.twitter_user_id,
+        account.access_token_sealed,
+        account.access_token_secret_sealed,
+    )
+
+
+async def _by_first_column(
+    connection: AsyncConnection, statement: Any, parameters: Mapping[str, Any]
+) -> dict[Any, Row[Any]]:
+    return {row[0]: row for row in await connection.execute(statement, parameters)}
+
+
+def _healthy(account: Row[Any] | None) -> Row[Any]:
+    """The member's link, or why they cannot post with it."""
+    if account is None:
+        raise errors.NotLinked()
+    if account.revoked_at is not None:
+        raise errors.LinkRevoked()
+    return account
 
 
 def _aware(moment: datetime) -> datetime:
-    """A scalar subquery's datetime skips the UTC type, and SQLite returns it naive."""
+    """SQLite may hand an aggregate's datetime back naive; it is UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

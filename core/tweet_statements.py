@@ -1,0 +1,145 @@
+"""Posting's SQL, built once, each statement serving a whole batch of requests.
+
+`core.tweets` runs them on connections with the parameters bound by name; a list (`members`,
+`guilds`, `claims`, `row_ids`) is expanded into the statement at each execution.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import Select
+
+from core.models import Base, GuildBlock, GuildPolicy, LinkedAccount, Tweet, TweetDraft
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_LINKS, _DRAFTS, _TWEETS = _table(LinkedAccount), _table(TweetDraft), _table(Tweet)
+_POLICIES, _BLOCKS = _table(GuildPolicy), _table(GuildBlock)
+_link, _draft, _tweet = _LINKS.c, _DRAFTS.c, _TWEETS.c
+_policy, _block = _POLICIES.c, _BLOCKS.c
+
+_MEMBERS: BindParameter[int] = bindparam("members", expanding=True)
+_GUILDS: BindParameter[int] = bindparam("guilds", expanding=True)
+
+# prepare: who is linked, the servers' rules; the drafts go in together.
+_ACCOUNT_COLUMNS = (
+    _link.discord_user_id,
+    _link.twitter_user_id,
+    _link.screen_name,
+    _link.access_token_sealed,
+    _link.access_token_secret_sealed,
+    _link.revoked_at,
+)
+SELECT_ACCOUNTS = select(*_ACCOUNT_COLUMNS).where(_link.discord_user_id.in_(_MEMBERS))
+_POLICY_COLUMNS = (
+    _policy.guild_id,
+    _policy.tweeting_enabled,
+    _policy.required_role_id,
+    _policy.daily_cap,
+    _policy.member_daily_cap,
+)
+SELECT_POLICIES = select(*_POLICY_COLUMNS).where(_policy.guild_id.in_(_GUILDS))
+INSERT_DRAFTS = insert(_DRAFTS)
+DELETE_DRAFT = delete(_DRAFTS).where(
+    _draft.id == bindparam("draft_id"), _draft.discord_user_id == bindparam("member")
+)
+
+# What the rules count, for every member and server of a batch at once: each member's tweets
+# by server since `since` (the longer of a day and the cooldown), of them those of the last day,
+# and the newest; each server's tweets of the last day; the blocks among them.
+SELECT_MEMBER_FIGURES = (
+    select(
+        _tweet.discord_user_id,
+        _tweet.guild_id,
+        func.count().filter(_tweet.created_at > bindparam("day_ago")),
+        func.max(_tweet.created_at),
+    )
+    .where(_tweet.discord_user_id.in_(_MEMBERS), _tweet.created_at > bindparam("since"))
+    .group_by(_tweet.discord_user_id, _tweet.guild_id)
+)
+SELECT_GUILD_FIGURES = (
+    select(_tweet.guild_id, func.count())
+    .where(_tweet.guild_id.in_(_GUILDS), _tweet.created_at > bindparam("day_ago"))
+    .group_by(_tweet.guild_id)
+)
+SELECT_BLOCKS = select(_block.guild_id, _block.discord_user_id).where(
+    _block.guild_id.in_(_GUILDS), _block.discord_user_id.in_(_MEMBERS)
+)
+
+# post: lock the members' rows, claim their drafts (sweeping expired ones), lock the servers'
+# policy rows (made with defaults where missing), then book the tweets in the ledger.
+_LOCK_ACCOUNTS_POSTGRESQL = (
+    # Always in id order, so that two batches sharing members cannot deadlock.
+    SELECT_ACCOUNTS.order_by(_link.discord_user_id).with_for_update()
+)
+_LOCK_ACCOUNTS_SQLITE = (
+    # SQLite ignores FOR UPDATE; a write takes the database's one write lock until commit.
+    update(_LINKS)
+    .where(_link.discord_user_id.in_(_MEMBERS))
+    .values(screen_name=_link.screen_name)
+    .returning(*_ACCOUNT_COLUMNS)
+)
+CLAIM_DRAFTS = (
+    delete(_DRAFTS)
+    .where(
+        or_(
+            tuple_(_draft.id, _draft.discord_user_id).in_(bindparam("claims", expanding=True)),
+            _draft.expires_at <= bindparam("now"),
+        )
+    )
+    .returning(
+        _draft.id,
+        _draft.discord_user_id,
+        _draft.guild_id,
+        _draft.channel_id,
+        _draft.text,
+        _draft.image,
+        _draft.image_type,
+        _draft.expires_at,
+    )
+)
+INSERT_TWEETS = insert(_TWEETS).returning(_tweet.id, sort_by_parameter_order=True)
+
+# settle: the outcome of each booked tweet; one X certainly did not post leaves no row.
+SETTLE_TWEET = (
+    update(_TWEETS)
+    .where(_tweet.id == bindparam("row_id"))
+    .values(
+        status=bindparam("new_status"),
+        tweet_id=bindparam("new_tweet_id"),
+        posted_at=bindparam("new_posted_at"),
+    )
+)
+DELETE_TWEETS = delete(_TWEETS).where(_tweet.id.in_(bindparam("row_ids", expanding=True)))
+MARK_REVOKED = (
+    update(_LINKS)
+    .where(
+        _link.discord_user_id == bindparam("member"),
+        _link.twitter_user_id == bindparam("twitter_user"),
+    )
+    .values(revoked_at=bindparam("now"))
+)
+
+
+def lock_accounts(dialect: str) -> Select[tuple[object, ...]] | ReturningUpdate[tuple[object, ...]]:
+    """The members' link rows, locked until commit."""
+    return _LOCK_ACCOUNTS_POSTGRESQL if dialect == "postgresql" else _LOCK_ACCOUNTS_SQLITE
+
+
+@functools.cache
+def lock_policies(dialect: str) -> ReturningInsert[tuple[object, ...]]:
+    """The servers' policy rows, inserted with defaults where missing, locked until commit."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_POLICIES)
+    return statement.on_conflict_do_update(
+        index_elements=[_policy.guild_id], set_={"guild_id": statement.excluded.guild_id}
+    ).returning(*_POLICY_COLUMNS, sort_by_parameter_order=True)
