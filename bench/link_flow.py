@@ -133,9 +133,6 @@ async def run_phase(
                 continue
             latencies.append(time.perf_counter() - began)
 
-    # The fake forgets nonces only after its 300 s window and rescans them on every signed
-    # request; starting each phase with an empty cache keeps the phases' fake costs alike.
-    fake._seen_nonces.clear()
     requests_before = len(fake.requests)
     if tracemalloc.is_tracing():
         tracemalloc.reset_peak()

@@ -184,11 +184,7 @@ async def run_phase(
                 continue
             latencies.append(time.perf_counter() - began)
 
-    # The fake rescans its nonces on every signed request and its tweets (for duplicates) on
-    # every post: starting each phase with both empty keeps the phases' fake costs alike. The
-    # phase's tweets are kept aside for the checks.
-    fake._seen_nonces.clear()
-    fake.tweets = []
+    tweets_before = len(fake.tweets)
     requests_before = len(fake.requests)
     peak_is_phase = _reset_peak_rss()
     if tracemalloc.is_tracing():
@@ -205,7 +201,7 @@ async def run_phase(
         steps=dict(steps),
         outcomes=outcomes,
         failures=failures,
-        recorded=fake.tweets,
+        recorded=fake.tweets[tweets_before:],
         fake_requests=len(fake.requests) - requests_before,
         peak_rss_mb=_peak_rss_mb(),
         peak_is_phase=peak_is_phase,

@@ -351,7 +351,8 @@ class FakeTwitter:
         self.issued_secrets: list[str] = []
         self._request_tokens: dict[str, _RequestToken] = {}
         self._access_tokens: dict[str, _AccessToken] = {}
-        self._seen_nonces: dict[tuple[str, str, str, str], int] = {}
+        self._seen_nonces: dict[tuple[str, str, str, str], int] = {}  # oldest first
+        self._texts: set[tuple[str, str]] = set()  # (user id, text) of every tweet, for duplicates
         self._tweet_windows: dict[str, _RateWindow] = {}
         self._closing = asyncio.Event()
         self._ids = itertools.count(1_790_000_000_000_000_001)  # snowflake-sized, like X's ids
@@ -482,9 +483,12 @@ class FakeTwitter:
             raise _ApiError(*_COULD_NOT_AUTHENTICATE)
 
         # A nonce can be forgotten once its timestamp leaves the window: it is refused anyway.
-        self._seen_nonces = {
-            key: ts for key, ts in self._seen_nonces.items() if now - ts <= self.timestamp_window
-        }
+        # The oldest come first, so forgetting stops at the first one still in the window.
+        while self._seen_nonces:
+            oldest, seen_at = next(iter(self._seen_nonces.items()))
+            if now - seen_at <= self.timestamp_window:
+                break
+            del self._seen_nonces[oldest]
         token = params.get("oauth_token", "")
         nonce_key = (consumer_key, token, params["oauth_nonce"], params["oauth_timestamp"])
         if nonce_key in self._seen_nonces:
@@ -763,12 +767,13 @@ class FakeTwitter:
         foreign = [m for m in media_ids if m not in self.media or self.media[m].user_id != user_id]
         if foreign:
             return _invalid_media_ids(foreign)
-        if text and any(t.user_id == user_id and t.text == text for t in self.tweets):
+        if text and (user_id, text) in self._texts:
             return _json(403, _V2_DUPLICATE)
         tweet = RecordedTweet(
             id=str(next(self._ids)), user_id=user_id, text=text, media_ids=media_ids
         )
         self.tweets.append(tweet)
+        self._texts.add((user_id, text))
         if self.tweet_delay > 0:
             # Posted, but the answer is late: a client that gives up cannot know it was posted.
             with contextlib.suppress(TimeoutError):
