@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,6 +144,10 @@ class _Figures:
         self.member_last[where.member_id] = now
 
 
+_Request = _DraftRequest | _PostRequest | _Outcome
+_Answer = Draft | _Reservation | None
+
+
 class TweetService:
     """The posting use cases, shared by /tweet and Post to X."""
 
@@ -165,18 +169,16 @@ class TweetService:
         self._limits = limits
         self._draft_ttl = draft_ttl
         self._clock = clock
-        self._drafts = Batcher[_DraftRequest, Draft](self._prepare_batch)
-        self._reservations = Batcher[_PostRequest, _Reservation](
-            self._reserve_batch, abandoned=self._release
-        )
-        self._outcomes = Batcher[_Outcome, None](self._record_batch)
+        self._ledger = Batcher[_Request, _Answer](self._run_round, abandoned=self._give_back)
 
     async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
         """Check everything that can be checked before X, and keep the tweet as a draft."""
         measured = check_text(text, has_image=image is not None)
         image_type = check_image(image.data) if image is not None else None
         data = image.data if image is not None else None
-        return await self._drafts.submit(_DraftRequest(where, text, measured, data, image_type))
+        draft = await self._ledger.submit(_DraftRequest(where, text, measured, data, image_type))
+        assert isinstance(draft, Draft)
+        return draft
 
     async def cancel(self, draft_id: str, member_id: int) -> None:
         """Drop a draft; cancelling twice is harmless."""
@@ -185,7 +187,8 @@ class TweetService:
 
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
-        reservation = await self._reservations.submit(_PostRequest(draft_id, where))
+        reservation = await self._ledger.submit(_PostRequest(draft_id, where))
+        assert isinstance(reservation, _Reservation)
         row_id = reservation.tweet_row_id
         credentials = TokenPair(
             self._sealer.open(reservation.token_sealed),
@@ -201,115 +204,81 @@ class TweetService:
                 )
             tweet_id = await self._twitter.post_tweet(credentials, reservation.text, media_ids)
         except errors.TwitterMaybePosted:
-            await self._outcomes.submit(_Outcome(row_id, TweetStatus.UNKNOWN))
+            await self._ledger.submit(_Outcome(row_id, TweetStatus.UNKNOWN))
             raise
         except errors.TwitterUnavailable as error:
-            await self._outcomes.submit(_Outcome(row_id, None))
+            await self._ledger.submit(_Outcome(row_id, None))
             raise errors.TwitterUnavailable(error.detail, "Nothing was posted") from None
         except errors.TwitterAuthRevoked:
-            await self._outcomes.submit(_Outcome(row_id, None))
+            await self._ledger.submit(_Outcome(row_id, None))
             await self._mark_revoked(where.member_id, reservation.twitter_user_id)
             raise errors.LinkRevoked() from None
         except BaseException:
-            await self._release(reservation)
+            await self._give_back(reservation)
             raise
-        await self._outcomes.submit(_Outcome(row_id, TweetStatus.POSTED, tweet_id))
+        await self._ledger.submit(_Outcome(row_id, TweetStatus.POSTED, tweet_id))
         log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
         return PostedTweet(tweet_id, reservation.screen_name)
 
-    async def _prepare_batch(self, requests: Sequence[_DraftRequest]) -> list[Draft | Exception]:
-        """The drafts of every request that passes the rules, in one transaction."""
-        now = self._clock()
-        wheres = [request.where for request in requests]
-        outcomes: list[Draft | Exception] = []
-        rows: list[dict[str, Any]] = []
-        async with self._engine.begin() as connection:
-            members = {where.member_id for where in wheres}
-            guilds = {where.guild_id for where in wheres}
-            accounts = await _by_first_column(
-                connection, sql.SELECT_ACCOUNTS, {"members": list(members)}
-            )
-            policies = await _by_first_column(
-                connection, sql.SELECT_POLICIES, {"guilds": list(guilds)}
-            )
-            figures = await self._figures(connection, members, guilds, now)
-            for request in requests:
-                where = request.where
-                try:
-                    account = _healthy(accounts.get(where.member_id))
-                    self._check_rules(where, policies.get(where.guild_id), figures, now)
-                except (errors.TweetError, errors.LinkError) as refused:
-                    outcomes.append(refused)
-                    continue
-                draft = Draft(
-                    id=secrets.token_urlsafe(16),
-                    text=request.text,
-                    weighted_length=request.measured.weighted_length,
-                    has_image=request.image is not None,
-                    screen_name=account.screen_name,
-                    expires_at=now + self._draft_ttl,
-                )
-                rows.append(
-                    {
-                        "id": draft.id,
-                        "discord_user_id": where.member_id,
-                        "guild_id": where.guild_id,
-                        "channel_id": where.channel_id,
-                        "text": request.text,
-                        "image": request.image,
-                        "image_type": request.image_type,
-                        "created_at": now,
-                        "expires_at": draft.expires_at,
-                    }
-                )
-                outcomes.append(draft)
-            if rows:
-                await connection.execute(sql.INSERT_DRAFTS, rows)
-        return outcomes
+    async def _run_round(self, requests: Sequence[_Request]) -> list[_Answer | Exception]:
+        """One transaction for every request waiting: outcomes, then drafts and Posts in order.
 
-    async def _reserve_batch(
-        self, requests: Sequence[_PostRequest]
-    ) -> list[_Reservation | Exception]:
-        """Claim each request's draft and book it in the ledger, within the rules, together."""
+        Outcomes go first, since a tweet X refused no longer counts. Then each request is
+        checked against the rules in the order it came, each booked tweet counting for the next.
+        """
+        outcomes = [request for request in requests if isinstance(request, _Outcome)]
+        posts = [request for request in requests if isinstance(request, _PostRequest)]
+        drafts = [request for request in requests if isinstance(request, _DraftRequest)]
         async with self._engine.begin() as connection:
             # Locks the members' rows (PostgreSQL) or the database (SQLite) until commit, so
-            # presses of Post in any processes are counted one after the other.
-            members = sorted({request.where.member_id for request in requests})
-            accounts = await _by_first_column(
-                connection, sql.lock_accounts(self._dialect), {"members": members}
+            # the rounds of every process are counted one after the other.
+            members = sorted(
+                {post.where.member_id for post in posts}
+                | {draft.where.member_id for draft in drafts}
+            )
+            accounts = (
+                await _by_first_column(
+                    connection, sql.lock_accounts(self._dialect), {"members": members}
+                )
+                if members
+                else {}
             )
             now = self._clock()  # read under the lock, so it is later than every counted row
-            claims = [(request.draft_id, request.where.member_id) for request in requests]
-            claimed: dict[str, Any] = {
-                draft.id: draft
-                for draft in await connection.execute(
-                    sql.CLAIM_DRAFTS, {"claims": claims, "now": now}
-                )
-                if draft.expires_at > now  # the others were swept
-            }
-            guilds = sorted({draft.guild_id for draft in claimed.values()})
-            policies: Mapping[int, Row[Any]] = {}
-            if guilds:
-                policies = {
-                    policy.guild_id: policy
-                    for policy in await connection.execute(
-                        sql.lock_policies(self._dialect),
-                        [
-                            {"guild_id": guild, "tweeting_enabled": True, "updated_at": now}
-                            for guild in guilds
-                        ],
-                    )
-                }
-            figures = await self._figures(connection, set(members), set(guilds), now)
-            # Each request's refusal, or its draft and account once booked, in order.
-            decisions: list[Exception | tuple[Row[Any], Row[Any]]] = []
-            rows: list[dict[str, Any]] = []
+            await self._record(connection, outcomes, now)
+            if not members:
+                return [None] * len(requests)
+            claimed = await self._claim(connection, posts, now)
+            guilds = sorted(
+                {draft.guild_id for draft in claimed.values()}
+                | {request.where.guild_id for request in drafts}
+            )
+            policies = await _by_first_column(
+                connection,
+                sql.lock_policies(self._dialect),
+                [
+                    {"guild_id": guild, "tweeting_enabled": True, "updated_at": now}
+                    for guild in guilds
+                ],
+            )
+            figures = await self._figures(connection, members, guilds, now)
+            answers: list[_Answer | Exception] = []
+            new_drafts: list[dict[str, Any]] = []
+            bookings: list[dict[str, Any]] = []
+            booked: list[tuple[int, Row[Any], Row[Any]]] = []  # answer index, draft, account
             for request in requests:
-                draft = claimed.pop(request.draft_id, None)  # a second press finds it gone
+                if isinstance(request, _Outcome):
+                    answers.append(None)
+                    continue
                 try:
+                    account = _healthy(accounts.get(request.where.member_id))
+                    if isinstance(request, _DraftRequest):
+                        where = request.where
+                        self._check_rules(where, policies[where.guild_id], figures, now)
+                        answers.append(self._draft(request, account, now, new_drafts))
+                        continue
+                    draft = claimed.pop(request.draft_id, None)  # a second press finds it gone
                     if draft is None:
                         raise errors.DraftGone()
-                    account = _healthy(accounts.get(request.where.member_id))
                     where = Where(
                         request.where.member_id,
                         draft.guild_id,
@@ -318,42 +287,92 @@ class TweetService:
                     )
                     self._check_rules(where, policies[where.guild_id], figures, now)
                 except (errors.TweetError, errors.LinkError) as refused:
-                    decisions.append(refused)
+                    answers.append(refused)
                     continue
                 figures.book(where, now)
-                measured = check_text(draft.text, has_image=draft.image is not None)
-                rows.append(
-                    {
-                        "discord_user_id": where.member_id,
-                        "guild_id": where.guild_id,
-                        "channel_id": where.channel_id,
-                        "twitter_user_id": account.twitter_user_id,
-                        "screen_name": account.screen_name,
-                        "status": TweetStatus.PENDING,
-                        "has_url": measured.has_url,
-                        "has_media": draft.image is not None,
-                        "created_at": now,
-                    }
-                )
-                decisions.append((draft, account))
-            row_ids = iter(
-                (await connection.execute(sql.INSERT_TWEETS, rows)).scalars().all() if rows else ()
-            )
-        return [
-            decision if isinstance(decision, Exception) else _reservation(next(row_ids), *decision)
-            for decision in decisions
+                bookings.append(_booking(where, draft, account, now))
+                booked.append((len(answers), draft, account))
+                answers.append(None)  # the reservation, once the ledger has given its row id
+            if new_drafts:
+                await connection.execute(sql.INSERT_DRAFTS, new_drafts)
+            if bookings:
+                row_ids = (await connection.execute(sql.INSERT_TWEETS, bookings)).scalars()
+                for (index, draft, account), row_id in zip(booked, row_ids, strict=True):
+                    answers[index] = _reservation(row_id, draft, account)
+        return answers
+
+    async def _record(
+        self, connection: AsyncConnection, outcomes: Sequence[_Outcome], now: datetime
+    ) -> None:
+        """Record the outcomes X gave; a tweet X certainly did not post leaves no row behind."""
+        settled = [
+            {
+                "row_id": outcome.tweet_row_id,
+                "new_status": outcome.status,
+                "new_tweet_id": outcome.tweet_id,
+                "new_posted_at": now if outcome.status == TweetStatus.POSTED else None,
+            }
+            for outcome in outcomes
+            if outcome.status is not None
         ]
+        dropped = [outcome.tweet_row_id for outcome in outcomes if outcome.status is None]
+        if settled:
+            await connection.execute(sql.SETTLE_TWEET, settled)
+        if dropped:
+            await connection.execute(sql.DELETE_TWEETS, {"row_ids": dropped})
+
+    async def _claim(
+        self, connection: AsyncConnection, posts: Sequence[_PostRequest], now: datetime
+    ) -> dict[str, Any]:
+        """The drafts pressed, taken out by their authors; expired previews are swept too."""
+        claims = [(request.draft_id, request.where.member_id) for request in posts]
+        if not claims:
+            return {}
+        return {
+            draft.id: draft
+            for draft in await connection.execute(sql.CLAIM_DRAFTS, {"claims": claims, "now": now})
+            if draft.expires_at > now  # the others were swept
+        }
+
+    def _draft(
+        self,
+        request: _DraftRequest,
+        account: Row[Any],
+        now: datetime,
+        new_drafts: list[dict[str, Any]],
+    ) -> Draft:
+        draft = Draft(
+            id=secrets.token_urlsafe(16),
+            text=request.text,
+            weighted_length=request.measured.weighted_length,
+            has_image=request.image is not None,
+            screen_name=account.screen_name,
+            expires_at=now + self._draft_ttl,
+        )
+        where = request.where
+        new_drafts.append(
+            {
+                "id": draft.id,
+                "discord_user_id": where.member_id,
+                "guild_id": where.guild_id,
+                "channel_id": where.channel_id,
+                "text": request.text,
+                "image": request.image,
+                "image_type": request.image_type,
+                "created_at": now,
+                "expires_at": draft.expires_at,
+            }
+        )
+        return draft
 
     async def _figures(
-        self, connection: AsyncConnection, members: set[int], guilds: set[int], now: datetime
+        self, connection: AsyncConnection, members: list[int], guilds: list[int], now: datetime
     ) -> _Figures:
         day_ago = now - DAY
         figures = _Figures(set(), Counter(), Counter(), Counter(), {})
-        if not members or not guilds:
-            return figures
         parameters = {
-            "members": list(members),
-            "guilds": list(guilds),
+            "members": members,
+            "guilds": guilds,
             "day_ago": day_ago,
             "since": now - max(DAY, self._limits.cooldown),
         }
@@ -403,30 +422,10 @@ class TweetService:
         if figures.guild_day[where.guild_id] >= guild_cap:
             raise errors.DailyCapReached("server", guild_cap)
 
-    async def _record_batch(self, outcomes: Sequence[_Outcome]) -> list[None]:
-        """Record the outcomes X gave; a tweet X certainly did not post leaves no row behind."""
-        now = self._clock()
-        settled = [
-            {
-                "row_id": outcome.tweet_row_id,
-                "new_status": outcome.status,
-                "new_tweet_id": outcome.tweet_id,
-                "new_posted_at": now if outcome.status == TweetStatus.POSTED else None,
-            }
-            for outcome in outcomes
-            if outcome.status is not None
-        ]
-        dropped = [outcome.tweet_row_id for outcome in outcomes if outcome.status is None]
-        async with self._engine.begin() as connection:
-            if settled:
-                await connection.execute(sql.SETTLE_TWEET, settled)
-            if dropped:
-                await connection.execute(sql.DELETE_TWEETS, {"row_ids": dropped})
-        return [None] * len(outcomes)
-
-    async def _release(self, reservation: _Reservation) -> None:
+    async def _give_back(self, answer: _Answer) -> None:
         """Give back a booking whose tweet never went to X."""
-        await self._outcomes.submit(_Outcome(reservation.tweet_row_id, None))
+        if isinstance(answer, _Reservation):
+            await self._ledger.submit(_Outcome(answer.tweet_row_id, None))
 
     async def _mark_revoked(self, member_id: int, twitter_user_id: str) -> None:
         async with self._single_statements.begin() as connection:
@@ -434,6 +433,21 @@ class TweetService:
                 sql.MARK_REVOKED,
                 {"member": member_id, "twitter_user": twitter_user_id, "now": self._clock()},
             )
+
+
+def _booking(where: Where, draft: Row[Any], account: Row[Any], now: datetime) -> dict[str, Any]:
+    """The ledger row of a tweet about to be posted."""
+    return {
+        "discord_user_id": where.member_id,
+        "guild_id": where.guild_id,
+        "channel_id": where.channel_id,
+        "twitter_user_id": account.twitter_user_id,
+        "screen_name": account.screen_name,
+        "status": TweetStatus.PENDING,
+        "has_url": check_text(draft.text, has_image=draft.image is not None).has_url,
+        "has_media": draft.image is not None,
+        "created_at": now,
+    }
 
 
 def _reservation(row_id: int, draft: Row[Any], account: Row[Any]) -> _Reservation:
@@ -450,8 +464,10 @@ def _reservation(row_id: int, draft: Row[Any], account: Row[Any]) -> _Reservatio
 
 
 async def _by_first_column(
-    connection: AsyncConnection, statement: Any, parameters: Mapping[str, Any]
+    connection: AsyncConnection, statement: Any, parameters: Any
 ) -> dict[Any, Row[Any]]:
+    if not parameters:
+        return {}
     return {row[0]: row for row in await connection.execute(statement, parameters)}
 
 
