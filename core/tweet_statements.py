@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 from sqlalchemy.sql.elements import BindParameter
@@ -54,26 +67,26 @@ DELETE_DRAFT = delete(_DRAFTS).where(
     _draft.id == bindparam("draft_id"), _draft.discord_user_id == bindparam("member")
 )
 
-# What the rules count, for every member and server of a batch at once: each member's tweets
-# by server since `since` (the longer of a day and the cooldown), of them those of the last day,
-# and the newest; each server's tweets of the last day; the blocks among them.
-SELECT_MEMBER_FIGURES = (
+# What the rules count, for every member and server of a batch, in one statement: per member and
+# server, the member's tweets since `since` (the longer of a day and the cooldown) that are of the
+# last day, and the newest; per server, its tweets of the last day; the blocks among them.
+MEMBER_FIGURES, GUILD_FIGURES, BLOCK = 0, 1, 2
+SELECT_FIGURES = union_all(
     select(
+        literal(MEMBER_FIGURES),
         _tweet.discord_user_id,
         _tweet.guild_id,
         func.count().filter(_tweet.created_at > bindparam("day_ago")),
         func.max(_tweet.created_at),
     )
     .where(_tweet.discord_user_id.in_(_MEMBERS), _tweet.created_at > bindparam("since"))
-    .group_by(_tweet.discord_user_id, _tweet.guild_id)
-)
-SELECT_GUILD_FIGURES = (
-    select(_tweet.guild_id, func.count())
+    .group_by(_tweet.discord_user_id, _tweet.guild_id),
+    select(literal(GUILD_FIGURES), null(), _tweet.guild_id, func.count(), null())
     .where(_tweet.guild_id.in_(_GUILDS), _tweet.created_at > bindparam("day_ago"))
-    .group_by(_tweet.guild_id)
-)
-SELECT_BLOCKS = select(_block.guild_id, _block.discord_user_id).where(
-    _block.guild_id.in_(_GUILDS), _block.discord_user_id.in_(_MEMBERS)
+    .group_by(_tweet.guild_id),
+    select(literal(BLOCK), _block.discord_user_id, _block.guild_id, null(), null()).where(
+        _block.guild_id.in_(_GUILDS), _block.discord_user_id.in_(_MEMBERS)
+    ),
 )
 
 # post: lock the members' rows, claim their drafts (sweeping expired ones), lock the servers'

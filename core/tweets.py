@@ -29,7 +29,7 @@ from core.batching import Batcher
 from core.db import SessionFactory, engine_of, for_single_statements
 from core.models import TweetStatus, utcnow
 from core.sealing import Sealer
-from core.tweet_text import MeasuredText, check_image, check_text
+from core.tweet_text import MeasuredText, check_image, check_text, measure
 from core.twitter import TokenPair, TwitterClient
 
 log = logging.getLogger(__name__)
@@ -376,18 +376,19 @@ class TweetService:
             "day_ago": day_ago,
             "since": now - max(DAY, self._limits.cooldown),
         }
-        for member, guild, count, last in await connection.execute(
-            sql.SELECT_MEMBER_FIGURES, parameters
+        for kind, member, guild, count, last in await connection.execute(
+            sql.SELECT_FIGURES, parameters
         ):
-            figures.member_day[member] += count
-            figures.member_guild_day[member, guild] = count
-            last = _aware(last)
-            if member not in figures.member_last or figures.member_last[member] < last:
-                figures.member_last[member] = last
-        for guild, count in await connection.execute(sql.SELECT_GUILD_FIGURES, parameters):
-            figures.guild_day[guild] = count
-        for guild, member in await connection.execute(sql.SELECT_BLOCKS, parameters):
-            figures.blocked.add((guild, member))
+            if kind == sql.MEMBER_FIGURES:
+                figures.member_day[member] += count
+                figures.member_guild_day[member, guild] = count
+                last = _aware(last)
+                if member not in figures.member_last or figures.member_last[member] < last:
+                    figures.member_last[member] = last
+            elif kind == sql.GUILD_FIGURES:
+                figures.guild_day[guild] = count
+            else:
+                figures.blocked.add((guild, member))
         return figures
 
     def _check_rules(
@@ -444,7 +445,7 @@ def _booking(where: Where, draft: Row[Any], account: Row[Any], now: datetime) ->
         "twitter_user_id": account.twitter_user_id,
         "screen_name": account.screen_name,
         "status": TweetStatus.PENDING,
-        "has_url": check_text(draft.text, has_image=draft.image is not None).has_url,
+        "has_url": measure(draft.text).has_url,
         "has_media": draft.image is not None,
         "created_at": now,
     }
