@@ -23,9 +23,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.selectable import Select
 
 from core.models import Base, GuildBlock, GuildPolicy, LinkedAccount, Tweet, TweetDraft
 
@@ -91,17 +90,9 @@ SELECT_FIGURES = union_all(
 
 # post: lock the members' rows, claim their drafts (sweeping expired ones), lock the servers'
 # policy rows (made with defaults where missing), then book the tweets in the ledger.
-_LOCK_ACCOUNTS_POSTGRESQL = (
-    # Always in id order, so that two batches sharing members cannot deadlock.
-    SELECT_ACCOUNTS.order_by(_link.discord_user_id).with_for_update()
-)
-_LOCK_ACCOUNTS_SQLITE = (
-    # SQLite ignores FOR UPDATE; a write takes the database's one write lock until commit.
-    update(_LINKS)
-    .where(_link.discord_user_id.in_(_MEMBERS))
-    .values(screen_name=_link.screen_name)
-    .returning(*_ACCOUNT_COLUMNS)
-)
+# In id order, so that two rounds sharing members cannot deadlock. SQLite has no FOR UPDATE (and
+# needs none: the round holds its one write lock).
+LOCK_ACCOUNTS = SELECT_ACCOUNTS.order_by(_link.discord_user_id).with_for_update()
 CLAIM_DRAFTS = (
     delete(_DRAFTS)
     .where(
@@ -121,7 +112,11 @@ CLAIM_DRAFTS = (
         _draft.expires_at,
     )
 )
-INSERT_TWEETS = insert(_TWEETS).returning(_tweet.id, sort_by_parameter_order=True)
+# Each new row comes back with the columns that tell bookings apart, rather than in the order
+# given: SQLite cannot promise that order, and SQLAlchemy would then insert one row at a time.
+# Rows alike in all of these are interchangeable.
+BOOKING_KEY = ("discord_user_id", "guild_id", "channel_id", "has_url", "has_media")
+INSERT_TWEETS = insert(_TWEETS).returning(*(_tweet[name] for name in BOOKING_KEY), _tweet.id)
 
 # settle: the outcome of each booked tweet; one X certainly did not post leaves no row.
 SETTLE_TWEET = (
@@ -142,11 +137,6 @@ MARK_REVOKED = (
     )
     .values(revoked_at=bindparam("now"))
 )
-
-
-def lock_accounts(dialect: str) -> Select[tuple[object, ...]] | ReturningUpdate[tuple[object, ...]]:
-    """The members' link rows, locked until commit."""
-    return _LOCK_ACCOUNTS_POSTGRESQL if dialect == "postgresql" else _LOCK_ACCOUNTS_SQLITE
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -230,16 +230,16 @@ class TweetService:
         posts = [request for request in requests if isinstance(request, _PostRequest)]
         drafts = [request for request in requests if isinstance(request, _DraftRequest)]
         async with self._engine.begin() as connection:
-            # Locks the members' rows (PostgreSQL) or the database (SQLite) until commit, so
-            # the rounds of every process are counted one after the other.
+            # The members' rows (PostgreSQL) or the database (SQLite) are locked until commit,
+            # so the rounds of every process are counted one after the other.
+            if self._dialect == "sqlite":
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
             members = sorted(
                 {post.where.member_id for post in posts}
                 | {draft.where.member_id for draft in drafts}
             )
             accounts = (
-                await _by_first_column(
-                    connection, sql.lock_accounts(self._dialect), {"members": members}
-                )
+                await _by_first_column(connection, sql.LOCK_ACCOUNTS, {"members": members})
                 if members
                 else {}
             )
@@ -296,9 +296,12 @@ class TweetService:
             if new_drafts:
                 await connection.execute(sql.INSERT_DRAFTS, new_drafts)
             if bookings:
-                row_ids = (await connection.execute(sql.INSERT_TWEETS, bookings)).scalars()
-                for (index, draft, account), row_id in zip(booked, row_ids, strict=True):
-                    answers[index] = _reservation(row_id, draft, account)
+                row_ids: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+                for row in await connection.execute(sql.INSERT_TWEETS, bookings):
+                    row_ids[tuple(row[:-1])].append(row.id)
+                for (index, draft, account), booking in zip(booked, bookings, strict=True):
+                    same = tuple(booking[name] for name in sql.BOOKING_KEY)
+                    answers[index] = _reservation(row_ids[same].pop(), draft, account)
         return answers
 
     async def _record(
