@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +29,26 @@ class Batcher(Generic[Item, Outcome]):
         run: RunBatch[Item, Outcome],
         *,
         max_size: int = 64,
-        abandoned: Callable[[Outcome], Awaitable[None]] | None = None,
+        undo: Callable[[Outcome], Item | None] | None = None,
     ) -> None:
-        """`abandoned` undoes an outcome whose submitter was cancelled before it was handed over."""
+        """`undo` gives the item that reverses an outcome whose submitter was cancelled first."""
         self._run = run
         self._max_size = max_size
-        self._abandoned = abandoned
+        self._undo = undo
         self._queue: list[tuple[Item, asyncio.Future[Outcome]]] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, item: Item) -> Outcome:
-        """The item's outcome, once the batch it joined has committed; its exception if not."""
+    def submit(self, item: Item) -> asyncio.Future[Outcome]:
+        """Queue the item now; the future holds its outcome once its batch has committed.
+
+        Cancelling the future (or the task awaiting it) takes the item out if its batch has not
+        begun; after that, `undo` reverses its outcome.
+        """
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None:
             self._worker = asyncio.create_task(self._drain())
-        return await future
+        return future
 
     async def _drain(self) -> None:
         batch: list[tuple[Item, asyncio.Future[Outcome]]] = []
@@ -60,7 +64,8 @@ class Batcher(Generic[Item, Outcome]):
                 except Exception as error:  # the whole transaction failed: so did every item
                     outcomes = [error] * len(batch)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    await self._hand_over(future, outcome)
+                    self._hand_over(future, outcome)
+                batch = []
         finally:
             # Cancelled (the loop is closing): nobody is left waiting for an answer forever.
             for _, future in [*batch, *self._queue]:
@@ -68,16 +73,17 @@ class Batcher(Generic[Item, Outcome]):
             self._queue.clear()
             self._worker = None
 
-    async def _hand_over(
-        self, future: asyncio.Future[Outcome], outcome: Outcome | Exception
-    ) -> None:
-        if not future.cancelled():
-            if isinstance(outcome, Exception):
+    def _hand_over(self, future: asyncio.Future[Outcome], outcome: Outcome | Exception) -> None:
+        if isinstance(outcome, Exception):
+            if not future.cancelled():
                 future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-        elif self._abandoned is not None and not isinstance(outcome, Exception):
-            try:
-                await self._abandoned(outcome)
-            except Exception:
-                log.exception("could not undo the outcome of a cancelled request")
+        elif not future.cancelled():
+            future.set_result(outcome)
+        elif self._undo is not None and (undo := self._undo(outcome)) is not None:
+            # Nobody took this outcome: reverse it in a later batch.
+            self.submit(undo).add_done_callback(_log_failed_undo)
+
+
+def _log_failed_undo(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("could not undo the outcome of a cancelled request", exc_info=future.exception())

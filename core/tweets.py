@@ -169,7 +169,7 @@ class TweetService:
         self._limits = limits
         self._draft_ttl = draft_ttl
         self._clock = clock
-        self._ledger = Batcher[_Request, _Answer](self._run_round, abandoned=self._give_back)
+        self._ledger = Batcher[_Request, _Answer](self._run_round, undo=_undo)
 
     async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
         """Check everything that can be checked before X, and keep the tweet as a draft."""
@@ -213,8 +213,11 @@ class TweetService:
             await self._ledger.submit(_Outcome(row_id, None))
             await self._mark_revoked(where.member_id, reservation.twitter_user_id)
             raise errors.LinkRevoked() from None
-        except BaseException:
-            await self._give_back(reservation)
+        except errors.TwitterError:  # X answered, and did not post it
+            await self._ledger.submit(_Outcome(row_id, None))
+            raise
+        except BaseException:  # cancelled or broken mid-request: X may have posted it
+            await self._ledger.submit(_Outcome(row_id, TweetStatus.UNKNOWN))
             raise
         await self._ledger.submit(_Outcome(row_id, TweetStatus.POSTED, tweet_id))
         log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
@@ -426,17 +429,17 @@ class TweetService:
         if figures.guild_day[where.guild_id] >= guild_cap:
             raise errors.DailyCapReached("server", guild_cap)
 
-    async def _give_back(self, answer: _Answer) -> None:
-        """Give back a booking whose tweet never went to X."""
-        if isinstance(answer, _Reservation):
-            await self._ledger.submit(_Outcome(answer.tweet_row_id, None))
-
     async def _mark_revoked(self, member_id: int, twitter_user_id: str) -> None:
         async with self._single_statements.begin() as connection:
             await connection.execute(
                 sql.MARK_REVOKED,
                 {"member": member_id, "twitter_user": twitter_user_id, "now": self._clock()},
             )
+
+
+def _undo(answer: _Answer) -> _Request | None:
+    """A booking whose Post press was cancelled before it heard back is given back."""
+    return _Outcome(answer.tweet_row_id, None) if isinstance(answer, _Reservation) else None
 
 
 def _booking(where: Where, draft: Row[Any], account: Row[Any], now: datetime) -> dict[str, Any]:

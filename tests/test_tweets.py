@@ -8,10 +8,11 @@ import zlib
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from core import errors
-from core.models import Tweet, TweetStatus
+from core.models import LinkedAccount, Tweet, TweetStatus, utcnow
 from core.tweets import Image, Limits, TweetService, Where
 from core.twitter import TwitterClient
 from tests.fakes.twitter import FakeTwitter
@@ -227,6 +228,24 @@ async def test_timeout_may_have_posted_and_is_never_retried(
     assert len(fake_twitter.tweets_by("alice_x")) == 1
 
 
+async def test_a_post_cancelled_mid_request_is_recorded_as_unknown(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """Cancelled while X holds the POST (a shutdown, say): X may have posted it, so it counts."""
+    tweets = service(services, member_daily_cap=1)
+    draft = await tweets.prepare(at(alice), "going down")
+    fake_twitter.tweet_delay = 30
+    posting = asyncio.ensure_future(tweets.post(draft.id, at(alice)))
+    await asyncio.wait_for(fake_twitter.tweet_recorded.wait(), 10)
+    posting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await posting
+    [row] = await ledger(services)
+    assert row.status == TweetStatus.UNKNOWN
+    with pytest.raises(errors.DailyCapReached):
+        await tweets.prepare(at(alice), "and again")
+
+
 async def test_x_unreachable_posts_nothing(
     services: Services, fake_twitter: FakeTwitter, alice: int
 ) -> None:
@@ -315,6 +334,84 @@ async def test_server_cap_counts_every_member_of_that_server_only(
         await tweets.prepare(at(BOB), "b")
     await tweets.post((await tweets.prepare(at(BOB, OTHER_GUILD), "b")).id, at(BOB))
     assert len(fake_twitter.tweets) == 2
+
+
+async def test_caps_hold_across_many_service_instances(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """Fifty presses over five services (as five processes) and five servers, against a cap of 5.
+
+    Each service posts in its own server, so only the lock on the member's row keeps the count.
+    """
+    instances = [service(services, member_daily_cap=5) for _ in range(5)]
+    drafts = [
+        (tweets, where, await tweets.prepare(where, f"from everywhere {n}"))
+        for n in range(50)
+        for tweets, where in [(instances[n % 5], at(alice, GUILD + n % 5))]
+    ]
+    results = await asyncio.gather(
+        *(tweets.post(draft.id, where) for tweets, where, draft in drafts),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 5
+    assert all(isinstance(r, errors.DailyCapReached) for r in results if isinstance(r, Exception))
+    assert len(fake_twitter.tweets_by("alice_x")) == 5
+
+
+async def test_a_post_waits_for_another_process_booking_the_member(
+    services: Services, fake_twitter: FakeTwitter, alice: int, database_url: str
+) -> None:
+    """Another process holds the member while booking their last tweet of the day: our Post
+    waits for its commit, then counts that tweet and is refused."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL shows a waiting transaction (pg_stat_activity)")
+    tweets = service(services, member_daily_cap=1)
+    draft = await tweets.prepare(at(alice), "after the other process")
+    other_process = create_async_engine(database_url)
+    try:
+        async with other_process.begin() as holder:
+            await holder.execute(
+                select(LinkedAccount)
+                .where(LinkedAccount.discord_user_id == alice)
+                .with_for_update()
+            )
+            await holder.execute(insert(Tweet).values(**posted_row(alice)))
+            posting = asyncio.ensure_future(tweets.post(draft.id, at(alice)))
+            await until_a_transaction_waits_for_a_lock(holder)
+        with pytest.raises(errors.DailyCapReached):
+            await posting
+    finally:
+        await other_process.dispose()
+    assert fake_twitter.tweets_by("alice_x") == []
+
+
+def posted_row(member: int) -> dict[str, object]:
+    now = utcnow()
+    return {
+        "discord_user_id": member,
+        "guild_id": OTHER_GUILD,
+        "channel_id": CHANNEL,
+        "twitter_user_id": "1",
+        "screen_name": "alice_x",
+        "status": TweetStatus.POSTED,
+        "tweet_id": "1",
+        "has_url": False,
+        "has_media": False,
+        "created_at": now,
+        "posted_at": now,
+    }
+
+
+async def until_a_transaction_waits_for_a_lock(connection: AsyncConnection) -> None:
+    """Poll PostgreSQL's activity view until some session waits for a lock (10 s at most)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await connection.scalar(waiting):
+        assert asyncio.get_running_loop().time() < deadline, "nothing waited for the lock"
+        await asyncio.sleep(0.01)
 
 
 async def test_caps_hold_across_service_instances(services: Services, alice: int) -> None:

@@ -352,6 +352,7 @@ class FakeTwitter:
         self._request_tokens: dict[str, _RequestToken] = {}
         self._access_tokens: dict[str, _AccessToken] = {}
         self._seen_nonces: dict[tuple[str, str, str, str], int] = {}  # oldest first
+        self.tweet_recorded = asyncio.Event()  # set at each tweet, for tests to await
         self._texts: set[tuple[str, str]] = set()  # (user id, text) of every tweet, for duplicates
         self._tweet_windows: dict[str, _RateWindow] = {}
         self._closing = asyncio.Event()
@@ -774,6 +775,7 @@ class FakeTwitter:
         )
         self.tweets.append(tweet)
         self._texts.add((user_id, text))
+        self.tweet_recorded.set()
         if self.tweet_delay > 0:
             # Posted, but the answer is late: a client that gives up cannot know it was posted.
             with contextlib.suppress(TimeoutError):
