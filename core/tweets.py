@@ -144,6 +144,54 @@ class _Figures:
         self.member_last[where.member_id] = now
 
 
+@dataclass(frozen=True)
+class _Ledger:
+    """What one round read, under its locks."""
+
+    now: datetime
+    accounts: dict[int, Row[Any]]
+    claimed: dict[str, Any]  # draft id -> the claimed draft's row
+    policies: dict[int, Row[Any]]
+    figures: _Figures
+
+
+@dataclass(frozen=True)
+class _Booking:
+    """A Post that passed the rules: its ledger row to insert, then its reservation."""
+
+    answer_index: int
+    where: Where
+    draft: Any  # the claimed draft's row
+    account: Row[Any]
+    now: datetime
+
+    def row(self) -> dict[str, Any]:
+        draft = self.draft
+        return {
+            "discord_user_id": self.where.member_id,
+            "guild_id": self.where.guild_id,
+            "channel_id": self.where.channel_id,
+            "twitter_user_id": self.account.twitter_user_id,
+            "screen_name": self.account.screen_name,
+            "status": TweetStatus.PENDING,
+            "has_url": measure(draft.text).has_url,
+            "has_media": draft.image is not None,
+            "created_at": self.now,
+        }
+
+    def reservation(self, row_id: int) -> _Reservation:
+        return _Reservation(
+            row_id,
+            self.draft.text,
+            self.draft.image,
+            self.draft.image_type,
+            self.account.screen_name,
+            self.account.twitter_user_id,
+            self.account.access_token_sealed,
+            self.account.access_token_secret_sealed,
+        )
+
+
 _Request = _DraftRequest | _PostRequest | _Outcome
 _Answer = Draft | _Reservation | None
 
@@ -229,83 +277,103 @@ class TweetService:
         Outcomes go first, since a tweet X refused no longer counts. Then each request is
         checked against the rules in the order it came, each booked tweet counting for the next.
         """
-        outcomes = [request for request in requests if isinstance(request, _Outcome)]
-        posts = [request for request in requests if isinstance(request, _PostRequest)]
-        drafts = [request for request in requests if isinstance(request, _DraftRequest)]
         async with self._engine.begin() as connection:
-            # The members' rows (PostgreSQL) or the database (SQLite) are locked until commit,
-            # so the rounds of every process are counted one after the other.
-            if self._dialect == "sqlite":
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            members = sorted(
-                {post.where.member_id for post in posts}
-                | {draft.where.member_id for draft in drafts}
-            )
-            accounts = (
-                await _by_first_column(connection, sql.LOCK_ACCOUNTS, {"members": members})
-                if members
-                else {}
-            )
-            now = self._clock()  # read under the lock, so it is later than every counted row
-            await self._record(connection, outcomes, now)
-            if not members:
+            ledger = await self._read(connection, requests)
+            if ledger is None:  # outcomes only
                 return [None] * len(requests)
-            claimed = await self._claim(connection, posts, now)
-            guilds = sorted(
-                {draft.guild_id for draft in claimed.values()}
-                | {request.where.guild_id for request in drafts}
-            )
-            policies = await _by_first_column(
-                connection,
-                sql.lock_policies(self._dialect),
-                [
-                    {"guild_id": guild, "tweeting_enabled": True, "updated_at": now}
-                    for guild in guilds
-                ],
-            )
-            figures = await self._figures(connection, members, guilds, now)
-            answers: list[_Answer | Exception] = []
-            new_drafts: list[dict[str, Any]] = []
-            bookings: list[dict[str, Any]] = []
-            booked: list[tuple[int, Row[Any], Row[Any]]] = []  # answer index, draft, account
-            for request in requests:
-                if isinstance(request, _Outcome):
-                    answers.append(None)
-                    continue
-                try:
-                    account = _healthy(accounts.get(request.where.member_id))
-                    if isinstance(request, _DraftRequest):
-                        where = request.where
-                        self._check_rules(where, policies[where.guild_id], figures, now)
-                        answers.append(self._draft(request, account, now, new_drafts))
-                        continue
-                    draft = claimed.pop(request.draft_id, None)  # a second press finds it gone
-                    if draft is None:
-                        raise errors.DraftGone()
-                    where = Where(
-                        request.where.member_id,
-                        draft.guild_id,
-                        draft.channel_id,
-                        request.where.role_ids,
-                    )
-                    self._check_rules(where, policies[where.guild_id], figures, now)
-                except (errors.TweetError, errors.LinkError) as refused:
-                    answers.append(refused)
-                    continue
-                figures.book(where, now)
-                bookings.append(_booking(where, draft, account, now))
-                booked.append((len(answers), draft, account))
-                answers.append(None)  # the reservation, once the ledger has given its row id
+            answers, new_drafts, bookings = self._decide(requests, ledger)
             if new_drafts:
                 await connection.execute(sql.INSERT_DRAFTS, new_drafts)
             if bookings:
-                row_ids: dict[tuple[Any, ...], list[int]] = defaultdict(list)
-                for row in await connection.execute(sql.INSERT_TWEETS, bookings):
-                    row_ids[tuple(row[:-1])].append(row.id)
-                for (index, draft, account), booking in zip(booked, bookings, strict=True):
-                    same = tuple(booking[name] for name in sql.BOOKING_KEY)
-                    answers[index] = _reservation(row_ids[same].pop(), draft, account)
+                await self._book(connection, bookings, answers)
         return answers
+
+    async def _read(
+        self, connection: AsyncConnection, requests: Sequence[_Request]
+    ) -> _Ledger | None:
+        """Lock, record the outcomes, claim the drafts pressed, and read what the rules count."""
+        outcomes = [request for request in requests if isinstance(request, _Outcome)]
+        posts = [request for request in requests if isinstance(request, _PostRequest)]
+        drafts = [request for request in requests if isinstance(request, _DraftRequest)]
+        # The members' rows (PostgreSQL) or the database (SQLite) are locked until commit, so
+        # the rounds of every process are counted one after the other.
+        if self._dialect == "sqlite":
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        members = sorted(
+            {post.where.member_id for post in posts} | {draft.where.member_id for draft in drafts}
+        )
+        accounts = (
+            await _by_first_column(connection, sql.LOCK_ACCOUNTS, {"members": members})
+            if members
+            else {}
+        )
+        now = self._clock()  # read under the lock, so it is later than every counted row
+        await self._record(connection, outcomes, now)
+        if not members:
+            return None
+        claimed = await self._claim(connection, posts, now)
+        guilds = sorted(
+            {draft.guild_id for draft in claimed.values()}
+            | {request.where.guild_id for request in drafts}
+        )
+        policies = await _by_first_column(
+            connection,
+            sql.lock_policies(self._dialect),
+            [{"guild_id": guild, "tweeting_enabled": True, "updated_at": now} for guild in guilds],
+        )
+        figures = await self._figures(connection, members, guilds, now)
+        return _Ledger(now, accounts, claimed, policies, figures)
+
+    def _decide(
+        self, requests: Sequence[_Request], ledger: _Ledger
+    ) -> tuple[list[_Answer | Exception], list[dict[str, Any]], list[_Booking]]:
+        """Each request's answer in order, with the drafts to store and the tweets to book."""
+        answers: list[_Answer | Exception] = []
+        new_drafts: list[dict[str, Any]] = []
+        bookings: list[_Booking] = []
+        for request in requests:
+            if isinstance(request, _Outcome):
+                answers.append(None)
+                continue
+            try:
+                account = _healthy(ledger.accounts.get(request.where.member_id))
+                if isinstance(request, _DraftRequest):
+                    where = request.where
+                    self._check_rules(where, ledger)
+                    answers.append(self._draft(request, account, ledger.now, new_drafts))
+                    continue
+                draft = ledger.claimed.pop(request.draft_id, None)  # a second press: gone
+                if draft is None:
+                    raise errors.DraftGone()
+                where = Where(
+                    request.where.member_id,
+                    draft.guild_id,
+                    draft.channel_id,
+                    request.where.role_ids,
+                )
+                self._check_rules(where, ledger)
+            except (errors.TweetError, errors.LinkError) as refused:
+                answers.append(refused)
+                continue
+            ledger.figures.book(where, ledger.now)
+            bookings.append(_Booking(len(answers), where, draft, account, ledger.now))
+            answers.append(None)  # the reservation, once the ledger has given its row id
+        return answers, new_drafts, bookings
+
+    async def _book(
+        self,
+        connection: AsyncConnection,
+        bookings: Sequence[_Booking],
+        answers: list[_Answer | Exception],
+    ) -> None:
+        """Insert the pending ledger rows and put each reservation in its request's place."""
+        rows = [booking.row() for booking in bookings]
+        row_ids: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for inserted in await connection.execute(sql.INSERT_TWEETS, rows):
+            row_ids[tuple(inserted[:-1])].append(inserted.id)
+        for booking, row in zip(bookings, rows, strict=True):
+            same = tuple(row[name] for name in sql.BOOKING_KEY)
+            answers[booking.answer_index] = booking.reservation(row_ids[same].pop())
 
     async def _record(
         self, connection: AsyncConnection, outcomes: Sequence[_Outcome], now: datetime
@@ -397,18 +465,13 @@ class TweetService:
                 figures.blocked.add((guild, member))
         return figures
 
-    def _check_rules(
-        self, where: Where, policy: Row[Any] | None, figures: _Figures, now: datetime
-    ) -> None:
+    def _check_rules(self, where: Where, ledger: _Ledger) -> None:
         """The server's policy, the cooldown and the daily caps, counted from the ledger."""
-        if policy is not None:
-            if not policy.tweeting_enabled:
-                raise errors.TweetingDisabled()
-            if (
-                policy.required_role_id is not None
-                and policy.required_role_id not in where.role_ids
-            ):
-                raise errors.RoleRequired(policy.required_role_id)
+        policy, figures, now = ledger.policies[where.guild_id], ledger.figures, ledger.now
+        if not policy.tweeting_enabled:
+            raise errors.TweetingDisabled()
+        if policy.required_role_id is not None and policy.required_role_id not in where.role_ids:
+            raise errors.RoleRequired(policy.required_role_id)
         if (where.guild_id, where.member_id) in figures.blocked:
             raise errors.MemberBlocked()
         cooldown = self._limits.cooldown
@@ -417,15 +480,15 @@ class TweetService:
             raise errors.TweetCooldown(member_last + cooldown)
         if figures.member_day[where.member_id] >= self._limits.member_daily_cap:
             raise errors.DailyCapReached("member", self._limits.member_daily_cap)
-        member_cap_here = policy.member_daily_cap if policy is not None else None
+        member_cap_here = policy.member_daily_cap
         if (
             member_cap_here is not None
             and figures.member_guild_day[where.member_id, where.guild_id] >= member_cap_here
         ):
             raise errors.DailyCapReached("member", member_cap_here)
-        guild_cap = self._limits.guild_daily_cap
-        if policy is not None and policy.daily_cap is not None:
-            guild_cap = policy.daily_cap
+        guild_cap = (
+            policy.daily_cap if policy.daily_cap is not None else self._limits.guild_daily_cap
+        )
         if figures.guild_day[where.guild_id] >= guild_cap:
             raise errors.DailyCapReached("server", guild_cap)
 
@@ -440,34 +503,6 @@ class TweetService:
 def _undo(answer: _Answer) -> _Request | None:
     """A booking whose Post press was cancelled before it heard back is given back."""
     return _Outcome(answer.tweet_row_id, None) if isinstance(answer, _Reservation) else None
-
-
-def _booking(where: Where, draft: Row[Any], account: Row[Any], now: datetime) -> dict[str, Any]:
-    """The ledger row of a tweet about to be posted."""
-    return {
-        "discord_user_id": where.member_id,
-        "guild_id": where.guild_id,
-        "channel_id": where.channel_id,
-        "twitter_user_id": account.twitter_user_id,
-        "screen_name": account.screen_name,
-        "status": TweetStatus.PENDING,
-        "has_url": measure(draft.text).has_url,
-        "has_media": draft.image is not None,
-        "created_at": now,
-    }
-
-
-def _reservation(row_id: int, draft: Row[Any], account: Row[Any]) -> _Reservation:
-    return _Reservation(
-        row_id,
-        draft.text,
-        draft.image,
-        draft.image_type,
-        account.screen_name,
-        account.twitter_user_id,
-        account.access_token_sealed,
-        account.access_token_secret_sealed,
-    )
 
 
 async def _by_first_column(
