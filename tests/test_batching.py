@@ -30,6 +30,16 @@ class Ledger:
         return [ValueError(f"{item} is odd") if item % 2 else item * 10 for item in items]
 
 
+async def held(max_size: int = 64) -> tuple[Ledger, Batcher[int, int], asyncio.Future[int]]:
+    """A batcher whose first batch, of item 0 alone, is running and held until released."""
+    ledger = Ledger()
+    ledger.release.clear()
+    batcher = Batcher[int, int](ledger.run, max_size=max_size)
+    first = batcher.submit(0)
+    await ledger.running.wait()
+    return ledger, batcher, first
+
+
 async def test_a_lone_item_runs_at_once() -> None:
     ledger = Ledger()
     batcher = Batcher(ledger.run)
@@ -39,12 +49,8 @@ async def test_a_lone_item_runs_at_once() -> None:
 
 async def test_items_that_wait_behind_a_batch_share_the_next_one() -> None:
     """While one batch runs, every arrival queues; they all go in the next batch, in order."""
-    ledger = Ledger()
-    ledger.release.clear()
-    batcher = Batcher(ledger.run)
-    first = asyncio.ensure_future(batcher.submit(0))
-    await ledger.running.wait()
-    rest = [asyncio.ensure_future(batcher.submit(n)) for n in (2, 4, 6)]
+    ledger, batcher, first = await held()
+    rest = [batcher.submit(n) for n in (2, 4, 6)]
     ledger.release.set()
     assert await asyncio.gather(first, *rest) == [0, 20, 40, 60]
     assert ledger.batches == [[0], [2, 4, 6]]
@@ -52,14 +58,10 @@ async def test_items_that_wait_behind_a_batch_share_the_next_one() -> None:
 
 async def test_an_items_exception_is_its_own() -> None:
     """A refusal for one item does not touch the others in its batch."""
-    ledger = Ledger()
-    ledger.release.clear()
-    batcher = Batcher(ledger.run)
-    blocker = asyncio.ensure_future(batcher.submit(0))
-    await ledger.running.wait()
+    ledger, batcher, first = await held()
     results = asyncio.gather(*(batcher.submit(n) for n in (2, 3, 4)), return_exceptions=True)
     ledger.release.set()
-    await blocker
+    await first
     two, three, four = await results
     assert (two, four) == (20, 40)
     assert isinstance(three, ValueError)
@@ -75,14 +77,11 @@ async def test_a_failed_transaction_fails_its_batch_only() -> None:
 
 
 async def test_batches_are_capped() -> None:
-    ledger = Ledger()
-    ledger.release.clear()
-    batcher = Batcher(ledger.run, max_size=2)
-    waiting = [asyncio.ensure_future(batcher.submit(n)) for n in (0, 2, 4, 6, 8)]
-    await ledger.running.wait()
+    ledger, batcher, first = await held(max_size=2)
+    rest = [batcher.submit(n) for n in (2, 4, 6, 8)]
     ledger.release.set()
-    await asyncio.gather(*waiting)
-    assert ledger.batches == [[0, 2], [4, 6], [8]]
+    await asyncio.gather(first, *rest)
+    assert ledger.batches == [[0], [2, 4], [6, 8]]
 
 
 async def test_an_outcome_nobody_took_is_undone() -> None:
@@ -104,14 +103,10 @@ async def test_an_outcome_nobody_took_is_undone() -> None:
 
 
 async def test_a_caller_cancelled_before_its_batch_is_skipped() -> None:
-    ledger = Ledger()
-    ledger.release.clear()
-    batcher = Batcher(ledger.run)
-    blocker = asyncio.ensure_future(batcher.submit(0))
-    await ledger.running.wait()
+    ledger, batcher, first = await held()
     skipped = batcher.submit(2)
     kept = batcher.submit(4)
     skipped.cancel()
     ledger.release.set()
-    assert (await blocker, await kept) == (0, 40)
+    assert (await first, await kept) == (0, 40)
     assert ledger.batches == [[0], [4]]
