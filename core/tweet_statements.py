@@ -43,7 +43,9 @@ _policy, _block = _POLICIES.c, _BLOCKS.c
 _MEMBERS: BindParameter[int] = bindparam("members", expanding=True)
 _GUILDS: BindParameter[int] = bindparam("guilds", expanding=True)
 
-# prepare: who is linked, the servers' rules; the drafts go in together.
+# A round, in order: lock the members' link rows; record X's outcomes; claim the drafts pressed
+# (sweeping expired ones); lock the servers' policy rows (made with defaults where missing); read
+# what the rules count; store the new drafts and book the tweets that passed.
 _ACCOUNT_COLUMNS = (
     _link.discord_user_id,
     _link.twitter_user_id,
@@ -52,7 +54,14 @@ _ACCOUNT_COLUMNS = (
     _link.access_token_secret_sealed,
     _link.revoked_at,
 )
-SELECT_ACCOUNTS = select(*_ACCOUNT_COLUMNS).where(_link.discord_user_id.in_(_MEMBERS))
+# In id order, so that two rounds sharing members cannot deadlock. SQLite has no FOR UPDATE (and
+# needs none: the round holds its one write lock).
+LOCK_ACCOUNTS = (
+    select(*_ACCOUNT_COLUMNS)
+    .where(_link.discord_user_id.in_(_MEMBERS))
+    .order_by(_link.discord_user_id)
+    .with_for_update()
+)
 _POLICY_COLUMNS = (
     _policy.guild_id,
     _policy.tweeting_enabled,
@@ -60,9 +69,8 @@ _POLICY_COLUMNS = (
     _policy.daily_cap,
     _policy.member_daily_cap,
 )
-SELECT_POLICIES = select(*_POLICY_COLUMNS).where(_policy.guild_id.in_(_GUILDS))
 INSERT_DRAFTS = insert(_DRAFTS)
-DELETE_DRAFT = delete(_DRAFTS).where(
+DELETE_DRAFT = delete(_DRAFTS).where(  # Cancel
     _draft.id == bindparam("draft_id"), _draft.discord_user_id == bindparam("member")
 )
 
@@ -88,11 +96,6 @@ SELECT_FIGURES = union_all(
     ),
 )
 
-# post: lock the members' rows, claim their drafts (sweeping expired ones), lock the servers'
-# policy rows (made with defaults where missing), then book the tweets in the ledger.
-# In id order, so that two rounds sharing members cannot deadlock. SQLite has no FOR UPDATE (and
-# needs none: the round holds its one write lock).
-LOCK_ACCOUNTS = SELECT_ACCOUNTS.order_by(_link.discord_user_id).with_for_update()
 CLAIM_DRAFTS = (
     delete(_DRAFTS)
     .where(
@@ -118,7 +121,7 @@ CLAIM_DRAFTS = (
 BOOKING_KEY = ("discord_user_id", "guild_id", "channel_id", "has_url", "has_media")
 INSERT_TWEETS = insert(_TWEETS).returning(*(_tweet[name] for name in BOOKING_KEY), _tweet.id)
 
-# settle: the outcome of each booked tweet; one X certainly did not post leaves no row.
+# The outcome of each booked tweet; one X certainly did not post leaves no row.
 SETTLE_TWEET = (
     update(_TWEETS)
     .where(_tweet.id == bindparam("row_id"))
@@ -129,7 +132,7 @@ SETTLE_TWEET = (
     )
 )
 DELETE_TWEETS = delete(_TWEETS).where(_tweet.id.in_(bindparam("row_ids", expanding=True)))
-MARK_REVOKED = (
+MARK_REVOKED = (  # X answered 401 to a Post
     update(_LINKS)
     .where(
         _link.discord_user_id == bindparam("member"),

@@ -5,9 +5,9 @@ Pressing Post claims the draft (one press wins), then reserves a ledger row in `
 transaction that locks the member's link row and the server's policy row: the cooldown and the
 daily caps are counted from that ledger, so they hold across restarts and processes alike.
 
-Requests that arrive together share their transactions (`core.batching`): the drafts of a
-moment go in together, the reservations are counted and booked together, one after the other
-within the batch, and the outcomes are recorded together.
+Requests that arrive together share one transaction, a round (`core.batching`): X's outcomes
+are recorded first, then new previews and Post presses are checked in the order they came, each
+booked tweet counting against the next.
 """
 
 from __future__ import annotations
