@@ -21,6 +21,13 @@ Outcome = TypeVar("Outcome")
 RunBatch = Callable[[Sequence[Item]], Awaitable[Sequence[Outcome | Exception]]]
 
 
+class BatchFailed(Exception):
+    """The transaction of the batch an item was in failed; the cause says why.
+
+    Each waiter gets its own, so that raising it in many tasks leaves the cause's traceback alone.
+    """
+
+
 class Batcher(Generic[Item, Outcome]):
     """Runs submitted items through `run` together, at most `max_size` at a time, in order."""
 
@@ -62,7 +69,7 @@ class Batcher(Generic[Item, Outcome]):
                 try:
                     outcomes = await self._run([item for item, _ in batch])
                 except Exception as error:  # the whole transaction failed: so did every item
-                    outcomes = [error] * len(batch)
+                    outcomes = [_failed(error) for _ in batch]
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     self._hand_over(future, outcome)
                 batch = []
@@ -82,6 +89,12 @@ class Batcher(Generic[Item, Outcome]):
         elif self._undo is not None and (undo := self._undo(outcome)) is not None:
             # Nobody took this outcome: reverse it in a later batch.
             self.submit(undo).add_done_callback(_log_failed_undo)
+
+
+def _failed(error: Exception) -> BatchFailed:
+    failure = BatchFailed(f"a batch's transaction failed ({type(error).__name__})")
+    failure.__cause__ = error
+    return failure
 
 
 def _log_failed_undo(future: asyncio.Future[Any]) -> None:

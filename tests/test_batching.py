@@ -5,27 +5,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import pytest
-
-from core.batching import Batcher
+from core.batching import Batcher, BatchFailed
 
 
 class Ledger:
-    """A batch runner that records its batches and can be held mid-batch or made to fail."""
+    """A batch runner that records its batches and can be held mid-batch or made to fail.
+
+    It answers an even item with ten times it, and refuses an odd one.
+    """
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
         self.running = asyncio.Event()
         self.release = asyncio.Event()
         self.release.set()
-        self.fail_next = False
+        self.failing_batch: int | None = None  # which batch (1, 2, ...) fails
 
     async def run(self, items: Sequence[int]) -> list[int | Exception]:
         self.batches.append(list(items))
         self.running.set()
         await self.release.wait()
-        if self.fail_next:
-            self.fail_next = False
+        if len(self.batches) == self.failing_batch:
             raise RuntimeError("the transaction failed")
         return [ValueError(f"{item} is odd") if item % 2 else item * 10 for item in items]
 
@@ -68,12 +68,19 @@ async def test_an_items_exception_is_its_own() -> None:
 
 
 async def test_a_failed_transaction_fails_its_batch_only() -> None:
-    ledger = Ledger()
-    ledger.fail_next = True
-    batcher = Batcher(ledger.run)
-    with pytest.raises(RuntimeError, match="transaction failed"):
-        await batcher.submit(2)
-    assert await batcher.submit(4) == 40
+    """Every item of the batch hears of the failure, each by its own exception; the next runs."""
+    ledger, batcher, first = await held()
+    ledger.failing_batch = 2
+    failed = asyncio.gather(*(batcher.submit(n) for n in (2, 4)), return_exceptions=True)
+    ledger.release.set()
+    await first
+    two, four = await failed
+    assert isinstance(two, BatchFailed)
+    assert isinstance(four, BatchFailed)
+    assert two is not four
+    assert isinstance(two.__cause__, RuntimeError)
+    assert two.__cause__ is four.__cause__
+    assert await batcher.submit(6) == 60
 
 
 async def test_batches_are_capped() -> None:
