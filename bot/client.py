@@ -44,8 +44,12 @@ class TweetlinkTree(app_commands.CommandTree["TweetlinkBot"]):
         await report_error(interaction, error)
 
 
-class TweetlinkBot(commands.Bot):
-    """tweetlink's bot: slash commands only, so it needs no privileged intents."""
+class TweetlinkBot(commands.AutoShardedBot):
+    """tweetlink's bot: slash commands only, so it needs no privileged intents.
+
+    Auto-sharded, as Discord asks of a bot in many servers: it runs the shards `/gateway/bot`
+    recommends (one for a small bot).
+    """
 
     def __init__(self, services: BotServices, **options: Any) -> None:
         intents = discord.Intents.none()

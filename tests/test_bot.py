@@ -23,7 +23,7 @@ from tests.discord_bot import (
     run_link_twitter,
     running_bot,
 )
-from tests.fakes.discord import FakeDiscord, FakeUser, ResponseType
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, ResponseType
 from tests.fakes.twitter import FakeTwitter
 from tests.member_browser import MemberBrowser
 from tweetlink.services import Services
@@ -38,6 +38,25 @@ async def test_commands_are_synced_once_at_start(world: World) -> None:
     assert {"link-twitter", "twitter-account", "unlink-twitter"} <= names
     puts = [r for r in world.discord.requests if r.method == "PUT" and "commands" in r.path]
     assert len(puts) == 1
+
+
+async def test_the_bot_runs_the_shards_discord_recommends(
+    services: Services, web_server: str, fake_discord: FakeDiscord
+) -> None:
+    """Two shards recommended: the bot connects both, and each answers its own servers."""
+    fake_discord.shard_count = 2
+    alice = fake_discord.add_user("alice")
+    by_shard: dict[int, FakeGuild] = {}
+    while len(by_shard) < 2:  # guild ids are random snowflakes; Discord shards by id
+        guild = fake_discord.add_guild(f"Server {len(fake_discord.guilds)}")
+        guild.add_member(alice)
+        by_shard.setdefault((guild.id >> 22) % 2, guild)
+    async with running_bot(services, fake_discord):
+        assert sorted(tuple(i["shard"]) for i in fake_discord.identifies) == [(0, 2), (1, 2)]
+        for guild in by_shard.values():
+            command = await fake_discord.slash_command(alice, "twitter-account", guild=guild)
+            answer = await command.wait_response()
+            assert "No X account is linked" in (answer.content or "")
 
 
 async def test_link_twitter_end_to_end(world: World) -> None:
