@@ -148,4 +148,4 @@ def lock_policies(dialect: str) -> ReturningInsert[tuple[object, ...]]:
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_POLICIES)
     return statement.on_conflict_do_update(
         index_elements=[_policy.guild_id], set_={"guild_id": statement.excluded.guild_id}
-    ).returning(*_POLICY_COLUMNS, sort_by_parameter_order=True)
+    ).returning(*_POLICY_COLUMNS)
