@@ -238,10 +238,14 @@ class TweetService:
         reservation = await self._ledger.submit(_PostRequest(draft_id, where))
         assert isinstance(reservation, _Reservation)
         row_id = reservation.tweet_row_id
-        credentials = TokenPair(
-            self._sealer.open(reservation.token_sealed),
-            self._sealer.open(reservation.secret_sealed),
-        )
+        try:
+            credentials = TokenPair(
+                self._sealer.open(reservation.token_sealed),
+                self._sealer.open(reservation.secret_sealed),
+            )
+        except BaseException:  # a key gone from TOKEN_ENCRYPTION_KEYS, say: X was never asked
+            await self._ledger.submit(_Outcome(row_id, None))
+            raise
         try:
             media_ids = []
             if reservation.image is not None and reservation.image_type is not None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from core import errors
 from core.models import LinkedAccount, Tweet, TweetStatus, utcnow
+from core.sealing import Sealer, SealingError
 from core.tweets import Image, Limits, TweetService, Where
 from core.twitter import TwitterClient
 from tests.fakes.twitter import FakeTwitter
@@ -244,6 +245,24 @@ async def test_a_post_cancelled_mid_request_is_recorded_as_unknown(
     assert row.status == TweetStatus.UNKNOWN
     with pytest.raises(errors.DailyCapReached):
         await tweets.prepare(at(alice), "and again")
+
+
+async def test_a_token_that_cannot_be_opened_books_nothing(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """Sealed under a key no longer configured: the Post fails before X, and gives back its
+    booking rather than leaving it pending against the caps."""
+    tweets = TweetService(
+        services.sessions,
+        Sealer([Sealer.generate_key()]),
+        services.twitter,
+        limits=Limits(cooldown=timedelta(0), member_daily_cap=1, guild_daily_cap=10),
+    )
+    draft = await tweets.prepare(at(alice), "sealed elsewhere")
+    with pytest.raises(SealingError):
+        await tweets.post(draft.id, at(alice))
+    assert await ledger(services) == []
+    assert tweet_posts(fake_twitter) == 0
 
 
 async def test_x_unreachable_posts_nothing(
