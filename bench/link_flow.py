@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import resource
 import socket
 import sys
 import tempfile
-import time
 import tracemalloc
-from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
@@ -43,7 +41,15 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bench.common import Steps, percentile, prepare_database, timed
+from bench.common import (
+    Job,
+    Steps,
+    peak_rss_mb,
+    percentile,
+    prepare_database,
+    run_concurrently,
+    timed,
+)
 from core.config import Settings
 from core.models import IntentStatus, LinkedAccount, LinkIntent
 from core.sealing import Sealer
@@ -58,10 +64,6 @@ CONSUMER_SECRET = "bench-consumer-secret"
 FIRST_DISCORD_ID = 300_000_000_000_000_000
 FAKE_REQUESTS_PER_FLOW = 3
 TARGET_RATIO = 0.5
-
-# A flow takes its index and returns the X screen name it ended up holding; it records the
-# duration of each of its steps into the mapping it is given.
-Flow = Callable[[int, Steps], Awaitable[str]]
 
 
 class FlowFailed(Exception):
@@ -107,56 +109,28 @@ def _handle(prefix: str, index: int) -> str:
     return handle
 
 
-def _peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 async def run_phase(
-    name: str, flow: Flow, indices: Iterable[int], concurrency: int, fake: FakeTwitter
+    name: str, flow: Job, indices: Iterable[int], concurrency: int, fake: FakeTwitter
 ) -> Phase:
-    """Run `flow` for every index with `concurrency` workers pulling from one shared iterator."""
-    queued = list(indices)
-    pending = iter(queued)
-    latencies: list[float] = []
-    steps: Steps = defaultdict(list)
-    outcomes: dict[int, str] = {}
-    failures: dict[int, str] = {}
-
-    async def worker() -> None:
-        for index in pending:
-            began = time.perf_counter()
-            try:
-                outcomes[index] = await flow(index, steps)
-            except Exception as error:  # every failure is counted and reported, none is fatal
-                failures[index] = f"{type(error).__name__}: {error}"[:160]
-                continue
-            latencies.append(time.perf_counter() - began)
-
+    """Run `flow` for every index, `concurrency` at a time, counting the fake's requests."""
     requests_before = len(fake.requests)
-    if tracemalloc.is_tracing():
-        tracemalloc.reset_peak()
-    cpu_began, wall_began = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(queued)))))
-    wall, cpu = time.perf_counter() - wall_began, time.process_time() - cpu_began
+    run = await run_concurrently(flow, indices, concurrency)
     return Phase(
         name=name,
-        indices=queued,
-        wall=wall,
-        cpu=cpu,
-        latencies=latencies,
-        steps=dict(steps),
-        outcomes=outcomes,
-        failures=failures,
+        indices=run.indices,
+        wall=run.wall,
+        cpu=run.cpu,
+        latencies=run.latencies,
+        steps=run.steps,
+        outcomes=run.outcomes,
+        failures=run.failures,
         fake_requests=len(fake.requests) - requests_before,
-        peak_rss_mb=_peak_rss_mb(),
-        heap_peak_mb=tracemalloc.get_traced_memory()[1] / 2**20
-        if tracemalloc.is_tracing()
-        else None,
+        peak_rss_mb=peak_rss_mb(),
+        heap_peak_mb=run.heap_peak_mb,
     )
 
 
-def tweetlink_flow(services: Services, browser: MemberBrowser) -> Flow:
+def tweetlink_flow(services: Services, browser: MemberBrowser) -> Job:
     """The whole flow as a member goes through it, with the bot's two calls around the browser."""
     links, settings = services.links, services.settings
 
@@ -182,7 +156,7 @@ def tweetlink_flow(services: Services, browser: MemberBrowser) -> Flow:
     return flow
 
 
-def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) -> Flow:
+def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) -> Job:
     """The same three requests to X, signed the same way, with nothing of ours around them."""
 
     async def post(url: str, *, data: str | dict[str, str] | None, headers: dict[str, str]) -> str:

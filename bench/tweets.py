@@ -40,10 +40,9 @@ import logging
 import os
 import sys
 import tempfile
-import time
 import tracemalloc
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,16 @@ import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import Steps, percentile, prepare_database, timed
+from bench.common import (
+    Job,
+    Steps,
+    peak_rss_mb,
+    percentile,
+    prepare_database,
+    reset_peak_rss,
+    run_concurrently,
+    timed,
+)
 from core.config import Settings
 from core.models import LinkedAccount, Tweet, TweetDraft, utcnow
 from core.sealing import Sealer
@@ -70,10 +78,6 @@ CHANNEL_ID = 420_000_000_000_000_001  # the measured tweets
 WARMUP_CHANNEL_ID = 420_000_000_000_000_002  # our warm-up tweets, kept apart in the ledger
 LINK_CONCURRENCY = 16
 TARGET_RATIO = 0.8
-
-# A tweet takes its index and returns the id X gave it; it records the duration of each of its
-# steps into the mapping it is given.
-PostOne = Callable[[int, Steps], Awaitable[str]]
 
 
 class TweetFailed(Exception):
@@ -147,73 +151,31 @@ def member_of(members: list[Member], index: int) -> Member:
     return members[index % len(members)]
 
 
-def _reset_peak_rss() -> bool:
-    """Reset this process's VmHWM (Linux: writing 5 to clear_refs); False where not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    return float("nan")
-
-
 async def run_phase(
-    name: str, post_one: PostOne, indices: Iterable[int], concurrency: int, fake: FakeTwitter
+    name: str, post_one: Job, indices: Iterable[int], concurrency: int, fake: FakeTwitter
 ) -> Phase:
-    """Post every index with `concurrency` workers pulling from one shared iterator."""
-    queued = list(indices)
-    pending = iter(queued)
-    latencies: list[float] = []
-    steps: Steps = defaultdict(list)
-    outcomes: dict[int, str] = {}
-    failures: dict[int, str] = {}
-
-    async def worker() -> None:
-        for index in pending:
-            began = time.perf_counter()
-            try:
-                outcomes[index] = await post_one(index, steps)
-            except Exception as error:  # every failure is counted and reported, none is fatal
-                failures[index] = f"{type(error).__name__}: {error}"[:160]
-                continue
-            latencies.append(time.perf_counter() - began)
-
-    tweets_before = len(fake.tweets)
-    requests_before = len(fake.requests)
-    peak_is_phase = _reset_peak_rss()
-    if tracemalloc.is_tracing():
-        tracemalloc.reset_peak()
-    cpu_began, wall_began = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(queued)))))
-    wall, cpu = time.perf_counter() - wall_began, time.process_time() - cpu_began
+    """Post every index, `concurrency` at a time, with what the fake saw meanwhile."""
+    tweets_before, requests_before = len(fake.tweets), len(fake.requests)
+    peak_is_phase = reset_peak_rss()
+    run = await run_concurrently(post_one, indices, concurrency)
     return Phase(
         name=name,
-        indices=queued,
-        wall=wall,
-        cpu=cpu,
-        latencies=latencies,
-        steps=dict(steps),
-        outcomes=outcomes,
-        failures=failures,
+        indices=run.indices,
+        wall=run.wall,
+        cpu=run.cpu,
+        latencies=run.latencies,
+        steps=run.steps,
+        outcomes=run.outcomes,
+        failures=run.failures,
         recorded=fake.tweets[tweets_before:],
         fake_requests=len(fake.requests) - requests_before,
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=peak_rss_mb(),
         peak_is_phase=peak_is_phase,
-        heap_peak_mb=tracemalloc.get_traced_memory()[1] / 2**20
-        if tracemalloc.is_tracing()
-        else None,
+        heap_peak_mb=run.heap_peak_mb,
     )
 
 
-def tweetlink_post(
-    services: Services, members: list[Member], prefix: str, channel_id: int
-) -> PostOne:
+def tweetlink_post(services: Services, members: list[Member], prefix: str, channel_id: int) -> Job:
     """A tweet as /tweet and the Post button make it: prepare (the preview), then post."""
     tweets = services.tweets
 
@@ -231,7 +193,7 @@ def tweetlink_post(
 
 def floor_post(
     http: aiohttp.ClientSession, api_base: str, members: list[Member], prefix: str
-) -> PostOne:
+) -> Job:
     """The same `POST /2/tweets`, signed the same way, with nothing of ours around it."""
     url = f"{api_base}/2/tweets"
 
