@@ -8,12 +8,14 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
 from core.models import IntentStatus, LinkedAccount, LinkIntent, utcnow
 from tests.fakes.twitter import FakeTwitter
 from tests.member_browser import MemberBrowser
+from tests.postgres import until_a_transaction_waits_for_a_lock
 from tweetlink.services import Services
 
 ALICE_DISCORD = 111_111_111_111_111_111
@@ -395,6 +397,88 @@ async def test_new_flow_replaces_the_pending_one(
     new = await link_url(services, ALICE_DISCORD)
     assert (await browser.open(old)).status == 410
     assert (await browser.open(new)).status == 200
+
+
+async def test_two_starts_at_once_leave_the_later_flow(
+    services: Services, browser: MemberBrowser
+) -> None:
+    """Two /link-twitter at the same moment share a round: the second replaces the first."""
+    first, second = await asyncio.gather(
+        link_url(services, ALICE_DISCORD), link_url(services, ALICE_DISCORD)
+    )
+    assert (await browser.open(first)).status == 410
+    assert (await browser.open(second)).status == 200
+    async with services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(LinkIntent)) == 1
+
+
+async def test_a_flow_stored_meanwhile_by_another_process_is_replaced(
+    services: Services, browser: MemberBrowser, database_url: str
+) -> None:
+    """Another process starts a flow for the same member while ours is being stored: ours meets
+    its row when that process commits, reads again, and replaces it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL lets another process write while a round does")
+    other_process = create_async_engine(database_url)
+    try:
+        async with other_process.begin() as holder:
+            await holder.execute(insert(LinkIntent).values(**intent_values(ALICE_DISCORD)))
+            starting = asyncio.ensure_future(link_url(services, ALICE_DISCORD))
+            await until_a_transaction_waits_for_a_lock(holder)
+        url = await starting
+    finally:
+        await other_process.dispose()
+    assert (await browser.open(url)).status == 200
+    async with services.sessions() as session:
+        assert await session.scalar(select(LinkIntent.id)) == url.rsplit("/", 1)[1]
+
+
+async def test_a_link_stored_meanwhile_by_another_process_moves_here(
+    services: Services, browser: MemberBrowser, database_url: str
+) -> None:
+    """Another process links the same X account while our confirm is being stored: ours meets
+    that link when it commits, reads again, and moves it here."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL lets another process write while a round does")
+    page = await browser.authorize(await link_url(services, BOB_DISCORD), username="shared")
+    async with services.sessions() as session:
+        shared_id = await session.scalar(select(LinkIntent.twitter_user_id))
+    other_process = create_async_engine(database_url)
+    try:
+        async with other_process.begin() as holder:
+            await holder.execute(
+                insert(LinkedAccount).values(
+                    discord_user_id=ALICE_DISCORD,
+                    twitter_user_id=shared_id,
+                    screen_name="shared",
+                    access_token_sealed=services.sealer.seal("alice-token"),
+                    access_token_secret_sealed=services.sealer.seal("alice-secret"),
+                    access_level="read-write",
+                    linked_at=utcnow(),
+                )
+            )
+            confirming = asyncio.ensure_future(services.links.confirm(BOB_DISCORD, page.code))
+            await until_a_transaction_waits_for_a_lock(holder)
+        link = await confirming
+    finally:
+        await other_process.dispose()
+    assert (link.discord_user_id, link.screen_name) == (BOB_DISCORD, "shared")
+    assert await services.links.get(ALICE_DISCORD) is None
+    assert await count_links(services) == 1
+
+
+def intent_values(discord_user_id: int) -> dict[str, object]:
+    now = utcnow()
+    return {
+        "id": f"elsewhere-{discord_user_id}",
+        "discord_user_id": discord_user_id,
+        "discord_name": "elsewhere#0",
+        "status": IntentStatus.CREATED,
+        "csrf_token": "elsewhere-csrf",
+        "created_at": now,
+        "expires_at": now + timedelta(minutes=10),
+        "code_attempts": 0,
+    }
 
 
 async def test_unlink_revokes_at_x_and_deletes_here(

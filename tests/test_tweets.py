@@ -8,8 +8,8 @@ import zlib
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
 from core.models import LinkedAccount, Tweet, TweetStatus, utcnow
@@ -18,6 +18,7 @@ from core.tweets import Image, Limits, TweetService, Where
 from core.twitter import TwitterClient
 from tests.fakes.twitter import FakeTwitter
 from tests.member_browser import link_member
+from tests.postgres import until_a_transaction_waits_for_a_lock
 from tweetlink.services import Services
 
 ALICE = 500_000_000_000_000_001
@@ -419,18 +420,6 @@ def posted_row(member: int) -> dict[str, object]:
         "created_at": now,
         "posted_at": now,
     }
-
-
-async def until_a_transaction_waits_for_a_lock(connection: AsyncConnection) -> None:
-    """Poll PostgreSQL's activity view until some session waits for a lock (10 s at most)."""
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = asyncio.get_running_loop().time() + 10
-    while not await connection.scalar(waiting):
-        assert asyncio.get_running_loop().time() < deadline, "nothing waited for the lock"
-        await asyncio.sleep(0.01)
 
 
 async def test_caps_hold_across_service_instances(services: Services, alice: int) -> None:
