@@ -5,7 +5,8 @@ one linked_accounts row each, sealed as the link flow seals it), then posts `--t
 tweet i by member i % M, `--concurrency` at a time, with the fake answering after `--latency`
 seconds. Each of our tweets is `TweetService.prepare` then `TweetService.post` on the service the
 production composition root builds (text validation, draft, claim, caps and cooldown counted from
-the locked ledger, the audit row, the signed `POST /2/tweets`, the settled row), timed together.
+the locked ledger, the audit row, the signed `POST /2/tweets`), timed together until the member
+hears; the tweet's id reaches the ledger in a later round, awaited before the ledger is checked.
 The limits are a zero cooldown and caps above the run's tweets: nothing is refused, everything is
 counted. In the same process and against the same fake and accounts it times the floor first: the
 same number of `POST /2/tweets` from a bare loop, signed with `core.twitter.sign_request`, sent
@@ -445,11 +446,14 @@ async def bench(args: argparse.Namespace) -> int:
                 args.concurrency,
                 fake,
             )
+            await services.tweets.settle()  # so that no warm-up round runs during the floor
             if args.tracemalloc:
                 tracemalloc.start()
             floor_phase = await run_phase("floor", floor, measured, args.concurrency, fake)
             ours_phase = await run_phase("tweetlink", ours, measured, args.concurrency, fake)
             tracemalloc.stop()
+            # Each member has heard; the ledger rounds that record the last tweet ids follow.
+            await services.tweets.settle()
             check = Check()
             check_phase(floor_phase, members, "floor", check)
             check_phase(ours_warmup, members, "ours", check)

@@ -12,6 +12,7 @@ booked tweet counting against the next.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections import Counter, defaultdict
@@ -218,6 +219,7 @@ class TweetService:
         self._draft_ttl = draft_ttl
         self._clock = clock
         self._ledger = Batcher[_Request, _Answer](self._run_round, undo=_undo)
+        self._recording: set[asyncio.Future[_Answer]] = set()
 
     async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
         """Check everything that can be checked before X, and keep the tweet as a draft."""
@@ -271,9 +273,31 @@ class TweetService:
         except BaseException:  # cancelled or broken mid-request: X may have posted it
             await self._ledger.submit(_Outcome(row_id, TweetStatus.UNKNOWN))
             raise
-        await self._ledger.submit(_Outcome(row_id, TweetStatus.POSTED, tweet_id))
+        # The member hears at once; the ledger row, booked as pending and counted as such, gets
+        # the tweet's id in a coming round. A refusal above is awaited instead: it gives its
+        # booking back, and the member may press again right away.
+        self._record_later(_Outcome(row_id, TweetStatus.POSTED, tweet_id))
         log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
         return PostedTweet(tweet_id, reservation.screen_name)
+
+    async def settle(self) -> None:
+        """Wait until every posted tweet is recorded in the ledger (before shutting down)."""
+        while self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
+
+    def _record_later(self, outcome: _Outcome) -> None:
+        recorded = self._ledger.submit(outcome)
+        self._recording.add(recorded)
+        recorded.add_done_callback(self._recorded)
+
+    def _recorded(self, recorded: asyncio.Future[_Answer]) -> None:
+        self._recording.discard(recorded)
+        if recorded.cancelled() or recorded.exception() is not None:
+            # The row stays pending: it still counts against the caps, as a tweet X may have.
+            log.error(
+                "could not record a posted tweet in the ledger",
+                exc_info=None if recorded.cancelled() else recorded.exception(),
+            )
 
     async def _run_round(self, requests: Sequence[_Request]) -> list[_Answer | Exception]:
         """One transaction for every request waiting: outcomes, then drafts and Posts in order.

@@ -247,6 +247,7 @@ async def test_fifty_concurrent_posts_from_one_member_post_exactly_the_cap(
         outcomes = await asyncio.gather(
             *(press(world, member, preview, "post") for preview in previews)
         )
+        await capped.tweets.settle()
     assert sum(outcome.startswith("Posted: ") for outcome in outcomes) == 5
     assert sum("limit of 5 tweets" in outcome for outcome in outcomes) == 45
     assert len(fake_twitter.tweets_by("carol_x")) == 5

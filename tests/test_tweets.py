@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import struct
 import zlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
 from core.models import LinkedAccount, Tweet, TweetStatus, utcnow
 from core.sealing import Sealer, SealingError
 from core.tweets import Image, Limits, TweetService, Where
-from core.twitter import TwitterClient
+from core.twitter import TokenPair, TwitterClient
 from tests.fakes.twitter import FakeTwitter
 from tests.member_browser import link_member
 from tests.postgres import until_a_transaction_waits_for_a_lock
@@ -46,20 +47,41 @@ def at(member: int, guild: int = GUILD, roles: tuple[int, ...] = ()) -> Where:
     return Where(member_id=member, guild_id=guild, channel_id=CHANNEL, role_ids=roles)
 
 
+# The services a test made besides the composition root's, as other processes would have theirs.
+_made: list[TweetService] = []
+
+
+@pytest.fixture(autouse=True)
+async def _settle_the_services_made(services: Services) -> AsyncIterator[None]:
+    """Each service a test made records its posted tweets before the database goes away."""
+    yield
+    while _made:
+        await _made.pop().settle()
+
+
 def service(
-    services: Services, *, twitter: TwitterClient | None = None, **limits: object
+    services: Services,
+    *,
+    twitter: TwitterClient | None = None,
+    sealer: Sealer | None = None,
+    **limits: object,
 ) -> TweetService:
     """A tweet service on the test's database with its own limits (no cooldown by default)."""
     chosen = {"cooldown": timedelta(0), "member_daily_cap": 100, "guild_daily_cap": 1000, **limits}
-    return TweetService(
+    made = TweetService(
         services.sessions,
-        services.sealer,
+        sealer or services.sealer,
         twitter or services.twitter,
         limits=Limits(**chosen),  # type: ignore[arg-type]
     )
+    _made.append(made)
+    return made
 
 
-async def ledger(services: Services) -> list[Tweet]:
+async def ledger(services: Services, *posting: TweetService) -> list[Tweet]:
+    """The ledger's rows, once the services that posted have recorded what X answered."""
+    for tweets in posting:
+        await tweets.settle()
     async with services.sessions() as session:
         return list(await session.scalars(select(Tweet).order_by(Tweet.id)))
 
@@ -87,7 +109,7 @@ async def test_post_text(services: Services, fake_twitter: FakeTwitter, alice: i
     [recorded] = fake_twitter.tweets_by("alice_x")
     assert recorded.text == "hello from Discord"
     assert posted.url == f"https://x.com/alice_x/status/{recorded.id}"
-    [row] = await ledger(services)
+    [row] = await ledger(services, tweets)
     assert (row.status, row.tweet_id, row.guild_id, row.channel_id) == (
         TweetStatus.POSTED,
         recorded.id,
@@ -110,7 +132,7 @@ async def test_post_with_image_and_url(
     [recorded] = fake_twitter.tweets_by("alice_x")
     [media_id] = recorded.media_ids
     assert fake_twitter.media[media_id].data == image
-    [row] = await ledger(services)
+    [row] = await ledger(services, tweets)
     assert row.has_url
     assert row.has_media
 
@@ -158,7 +180,7 @@ async def test_revoked_token_marks_the_link_and_asks_to_relink(
     link = await services.links.get(alice)
     assert link is not None
     assert not link.healthy
-    assert await ledger(services) == []
+    assert await ledger(services, tweets) == []
     with pytest.raises(errors.LinkRevoked):
         await tweets.prepare(at(alice), "again")
 
@@ -199,7 +221,7 @@ async def test_x_refusals_are_explained_and_nothing_is_recorded(
         await tweets.post(draft.id, at(alice))
 
     expected_rows = 1 if breakage == "duplicate" else 0
-    assert len(await ledger(services)) == expected_rows
+    assert len(await ledger(services, tweets)) == expected_rows
     assert len(fake_twitter.tweets_by("alice_x")) == expected_rows
     if breakage == "rate limit":
         assert isinstance(raised.value, errors.TwitterRateLimited)
@@ -225,9 +247,58 @@ async def test_timeout_may_have_posted_and_is_never_retried(
         await tweets.post(draft.id, at(alice))
 
     assert tweet_posts(fake_twitter) == 1
-    [row] = await ledger(services)
+    [row] = await ledger(services, tweets)
     assert row.status == TweetStatus.UNKNOWN
     assert len(fake_twitter.tweets_by("alice_x")) == 1
+
+
+class AnswerHeldBack(TwitterClient):
+    """Our client, but X's answer to a tweet reaches the service only once `release` is set."""
+
+    def __init__(self, services: Services, release: asyncio.Event) -> None:
+        settings = services.settings
+        super().__init__(
+            services.http,
+            consumer_key=settings.twitter_consumer_key,
+            consumer_secret=settings.twitter_consumer_secret.get_secret_value(),
+            api_base=settings.twitter_api_base,
+            timeout_seconds=settings.twitter_timeout_seconds,
+        )
+        self._release = release
+
+    async def post_tweet(
+        self, credentials: TokenPair, text: str, media_ids: Sequence[str] = ()
+    ) -> str:
+        tweet_id = await super().post_tweet(credentials, text, media_ids)
+        await self._release.wait()
+        return tweet_id
+
+
+async def test_the_member_hears_before_the_ledger_records_the_tweet(
+    services: Services, fake_twitter: FakeTwitter, alice: int, database_url: str
+) -> None:
+    """X's answer goes to the member at once, even while another process holds the ledger;
+    the tweet's id is recorded when it lets go, and settle() waits for that."""
+    release = asyncio.Event()
+    tweets = service(services, twitter=AnswerHeldBack(services, release))
+    draft = await tweets.prepare(at(alice), "while the ledger is busy")
+    posting = asyncio.ensure_future(tweets.post(draft.id, at(alice)))
+    await asyncio.wait_for(fake_twitter.tweet_recorded.wait(), 10)
+    other_process = create_async_engine(database_url)
+    try:
+        async with other_process.connect() as holder:
+            if database_url.startswith("sqlite"):
+                await holder.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await holder.execute(text("LOCK TABLE tweets IN EXCLUSIVE MODE"))
+            release.set()
+            posted = await asyncio.wait_for(posting, 10)
+            assert await holder.scalar(select(Tweet.status)) == TweetStatus.PENDING
+            await holder.rollback()
+    finally:
+        await other_process.dispose()
+    [row] = await ledger(services, tweets)
+    assert (row.status, row.tweet_id) == (TweetStatus.POSTED, posted.tweet_id)
 
 
 async def test_a_post_cancelled_mid_request_is_recorded_as_unknown(
@@ -242,7 +313,7 @@ async def test_a_post_cancelled_mid_request_is_recorded_as_unknown(
     posting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await posting
-    [row] = await ledger(services)
+    [row] = await ledger(services, tweets)
     assert row.status == TweetStatus.UNKNOWN
     with pytest.raises(errors.DailyCapReached):
         await tweets.prepare(at(alice), "and again")
@@ -253,16 +324,11 @@ async def test_a_token_that_cannot_be_opened_books_nothing(
 ) -> None:
     """Sealed under a key no longer configured: the Post fails before X, and gives back its
     booking rather than leaving it pending against the caps."""
-    tweets = TweetService(
-        services.sessions,
-        Sealer([Sealer.generate_key()]),
-        services.twitter,
-        limits=Limits(cooldown=timedelta(0), member_daily_cap=1, guild_daily_cap=10),
-    )
+    tweets = service(services, sealer=Sealer([Sealer.generate_key()]), member_daily_cap=1)
     draft = await tweets.prepare(at(alice), "sealed elsewhere")
     with pytest.raises(SealingError):
         await tweets.post(draft.id, at(alice))
-    assert await ledger(services) == []
+    assert await ledger(services, tweets) == []
     assert tweet_posts(fake_twitter) == 0
 
 
@@ -275,7 +341,7 @@ async def test_x_unreachable_posts_nothing(
     await fake_twitter.close()
     with pytest.raises(errors.TwitterUnavailable, match="Nothing was posted"):
         await tweets.post(draft.id, at(alice))
-    assert await ledger(services) == []
+    assert await ledger(services, tweets) == []
 
 
 async def test_a_draft_posts_once(
@@ -330,7 +396,7 @@ async def test_fifty_concurrent_posts_against_a_cap_of_five_post_five(
         r for r in refused if not isinstance(r, errors.DailyCapReached)
     ]
     assert len(fake_twitter.tweets_by("alice_x")) == 5
-    assert [row.status for row in await ledger(services)] == [TweetStatus.POSTED] * 5
+    assert [row.status for row in await ledger(services, tweets)] == [TweetStatus.POSTED] * 5
 
 
 async def test_cooldown_between_tweets(services: Services, alice: int) -> None:
@@ -339,7 +405,7 @@ async def test_cooldown_between_tweets(services: Services, alice: int) -> None:
     await tweets.post((await tweets.prepare(at(alice), "first")).id, at(alice))
     with pytest.raises(errors.TweetCooldown) as raised:
         await tweets.prepare(at(alice), "second")
-    [row] = await ledger(services)
+    [row] = await ledger(services, tweets)
     assert raised.value.retry_at == row.created_at + timedelta(minutes=5)
 
 
@@ -432,5 +498,4 @@ async def test_caps_hold_across_service_instances(services: Services, alice: int
         return_exceptions=True,
     )
     assert sum(isinstance(r, errors.DailyCapReached) for r in results) == 1
-    async with services.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Tweet)) == 1
+    assert len(await ledger(services, first, second)) == 1

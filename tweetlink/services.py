@@ -89,18 +89,21 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 sessions,
                 Prices(settings.price_per_post_usd, settings.price_per_post_with_url_usd),
             )
-            yield Services(
-                settings=settings,
-                engine=engine,
-                sessions=sessions,
-                http=http,
-                sealer=sealer,
-                twitter=twitter,
-                links=links,
-                tweets=tweets,
-                policy=PolicyService(sessions),
-                usage=usage,
-                audit=AuditLog(sessions),
-            )
+            try:
+                yield Services(
+                    settings=settings,
+                    engine=engine,
+                    sessions=sessions,
+                    http=http,
+                    sealer=sealer,
+                    twitter=twitter,
+                    links=links,
+                    tweets=tweets,
+                    policy=PolicyService(sessions),
+                    usage=usage,
+                    audit=AuditLog(sessions),
+                )
+            finally:
+                await tweets.settle()
     finally:
         await engine.dispose()
