@@ -1,6 +1,7 @@
 """The link flow's SQL, built once: a statement built per call costs more CPU than running it.
 
-Named for what they do; `core.links` runs them on connections, with the parameters bound by name.
+Named for what they do; `core.links` and `core.link_tables` run them on connections, with the
+parameters bound by name.
 """
 
 from __future__ import annotations
