@@ -21,7 +21,7 @@ from core import link_statements as sql
 
 @dataclass(frozen=True)
 class IntentRow:
-    """A `link_intents` row."""
+    """A `link_intents` row; what a new flow does not have yet defaults to empty."""
 
     id: str
     discord_user_id: int
@@ -30,17 +30,17 @@ class IntentRow:
     csrf_token: str = field(repr=False)
     created_at: datetime
     expires_at: datetime
-    request_token: str | None = field(repr=False)
-    request_token_secret_sealed: str | None = field(repr=False)
-    verifier_hash: str | None = field(repr=False)
-    twitter_user_id: str | None
-    screen_name: str | None
-    access_level: str | None
-    access_token_sealed: str | None = field(repr=False)
-    access_token_secret_sealed: str | None = field(repr=False)
-    code_sealed: str | None = field(repr=False)
-    code_expires_at: datetime | None
-    code_attempts: int
+    request_token: str | None = field(default=None, repr=False)
+    request_token_secret_sealed: str | None = field(default=None, repr=False)
+    verifier_hash: str | None = field(default=None, repr=False)
+    twitter_user_id: str | None = None
+    screen_name: str | None = None
+    access_level: str | None = None
+    access_token_sealed: str | None = field(default=None, repr=False)
+    access_token_secret_sealed: str | None = field(default=None, repr=False)
+    code_sealed: str | None = field(default=None, repr=False)
+    code_expires_at: datetime | None = None
+    code_attempts: int = 0
 
 
 @dataclass(frozen=True)

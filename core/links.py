@@ -231,17 +231,6 @@ class LinkService:
             csrf_token=secrets.token_urlsafe(32),
             created_at=now,
             expires_at=now + self._intent_ttl,
-            request_token=None,
-            request_token_secret_sealed=None,
-            verifier_hash=None,
-            twitter_user_id=None,
-            screen_name=None,
-            access_level=None,
-            access_token_sealed=None,
-            access_token_secret_sealed=None,
-            code_sealed=None,
-            code_expires_at=None,
-            code_attempts=0,
         )
         started = await self._rounds.submit(_Start(intent))
         assert isinstance(started, StartedLink)
