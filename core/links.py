@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import audit, errors, link_tables
 from core import link_statements as sql
@@ -385,7 +386,7 @@ class LinkService:
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
             now = self._clock()
             sweeps = any(isinstance(step, _Start) for step in steps)
-            tables = await self._read(connection, steps, sweep_before=now if sweeps else None)
+            tables = await _read(connection, steps, sweep_before=now if sweeps else _NO_SWEEP)
             confirms = [step.discord_user_id for step in steps if isinstance(step, _Confirm)]
             if confirms:
                 # A confirm moves the link of its X account here, from whoever holds it.
@@ -403,34 +404,9 @@ class LinkService:
 
     async def _read_round(self, steps: Sequence[_Step]) -> list[_Answer | Exception]:
         async with self._single_statements.connect() as connection:
-            tables = await self._read(connection, steps, sweep_before=None)
+            tables = await _read(connection, steps, sweep_before=_NO_SWEEP, lock=False)
         now = self._clock()
         return [self._run_step(step, tables, now) for step in steps]
-
-    @staticmethod
-    async def _read(
-        connection: Any, steps: Sequence[_Step], *, sweep_before: datetime | None
-    ) -> Tables:
-        intent_ids: list[str] = []
-        request_tokens: list[str] = []
-        discord_users: list[int] = []
-        for step in steps:
-            if isinstance(step, _Open | _Authorizing | _Authorized):
-                intent_ids.append(step.intent_id)
-            if isinstance(step, _FindCallback | _Authorized):
-                request_tokens.append(step.request_token)
-            if isinstance(step, _Start):
-                discord_users.append(step.intent.discord_user_id)
-            elif isinstance(step, _Confirm):
-                discord_users.append(step.discord_user_id)
-        return await link_tables.read(
-            connection,
-            intent_ids=intent_ids,
-            request_tokens=request_tokens,
-            discord_users=discord_users,
-            sweep_before=sweep_before or _NO_SWEEP,
-            lock=sweep_before is not None or any(step.writes for step in steps),
-        )
 
     def _run_step(self, step: _Step, tables: Tables, now: datetime) -> _Answer | Exception:
         """The step's answer. A refusal is raised before any change, or returned after the
@@ -529,6 +505,36 @@ class LinkService:
                 intent.id, intent.discord_name, intent.screen_name, None, None, linked=True
             )
         raise _finished(intent.status)
+
+
+async def _read(
+    connection: AsyncConnection,
+    steps: Sequence[_Step],
+    *,
+    sweep_before: datetime,
+    lock: bool = True,
+) -> Tables:
+    """The flows the steps name, by id, request token or Discord user."""
+    intent_ids: list[str] = []
+    request_tokens: list[str] = []
+    discord_users: list[int] = []
+    for step in steps:
+        if isinstance(step, _Open | _Authorizing | _Authorized):
+            intent_ids.append(step.intent_id)
+        if isinstance(step, _FindCallback | _Authorized):
+            request_tokens.append(step.request_token)
+        if isinstance(step, _Start):
+            discord_users.append(step.intent.discord_user_id)
+        elif isinstance(step, _Confirm):
+            discord_users.append(step.discord_user_id)
+    return await link_tables.read(
+        connection,
+        intent_ids=intent_ids,
+        request_tokens=request_tokens,
+        discord_users=discord_users,
+        sweep_before=sweep_before,
+        lock=lock,
+    )
 
 
 def _start(step: _Start, tables: Tables, now: datetime) -> StartedLink:
