@@ -412,6 +412,27 @@ async def test_two_starts_at_once_leave_the_later_flow(
         assert await session.scalar(select(func.count()).select_from(LinkIntent)) == 1
 
 
+async def test_steps_of_one_round_take_effect_in_the_order_they_came(
+    services: Services, browser: MemberBrowser
+) -> None:
+    """A confirm and a new /link-twitter at the same moment: whichever came first, happened
+    first. The code links when it came first; a new flow started first leaves it no flow."""
+    page = await browser.authorize(await link_url(services, ALICE_DISCORD))
+    linked, _ = await asyncio.gather(
+        services.links.confirm(ALICE_DISCORD, page.code), link_url(services, ALICE_DISCORD)
+    )
+    assert linked.screen_name == "alice"
+
+    page = await browser.authorize(await link_url(services, BOB_DISCORD), username="bob")
+    _, refused = await asyncio.gather(
+        link_url(services, BOB_DISCORD),
+        services.links.confirm(BOB_DISCORD, page.code),
+        return_exceptions=True,
+    )
+    assert isinstance(refused, errors.NoPendingLink)
+    assert await services.links.get(BOB_DISCORD) is None
+
+
 async def test_a_flow_stored_meanwhile_by_another_process_is_replaced(
     services: Services, browser: MemberBrowser, database_url: str
 ) -> None:
