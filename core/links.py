@@ -409,8 +409,11 @@ class LinkService:
         return [self._run_step(step, tables, now) for step in steps]
 
     def _run_step(self, step: _Step, tables: Tables, now: datetime) -> _Answer | Exception:
-        """The step's answer. A refusal is raised before any change, or returned after the
-        changes it keeps (a counted attempt)."""
+        """The step's answer, or its failure: the step's caller's alone, the round goes on.
+
+        A refusal is raised before any change, or returned after the changes it keeps (a counted
+        attempt).
+        """
         try:
             if isinstance(step, _Start):
                 return _start(step, tables, now)
@@ -424,8 +427,8 @@ class LinkService:
             if isinstance(step, _Authorized):
                 return _authorized(step, tables, now)
             return self._confirm(step, tables, now)
-        except errors.LinkError as refused:
-            return refused
+        except Exception as failed:
+            return failed
 
     def _confirm(self, step: _Confirm, tables: Tables, now: datetime) -> _Linked | errors.LinkError:
         """Count the attempt and, if the code is right, move the link here."""

@@ -12,7 +12,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
+from core.links import Link, LinkService
 from core.models import IntentStatus, LinkedAccount, LinkIntent, utcnow
+from core.sealing import Sealer, SealingError
 from tests.fakes.twitter import FakeTwitter
 from tests.member_browser import MemberBrowser
 from tests.postgres import until_a_transaction_waits_for_a_lock
@@ -431,6 +433,40 @@ async def test_steps_of_one_round_take_effect_in_the_order_they_came(
     )
     assert isinstance(refused, errors.NoPendingLink)
     assert await services.links.get(BOB_DISCORD) is None
+
+
+async def test_a_code_sealed_under_a_removed_key_fails_its_confirm_alone(
+    services: Services, browser: MemberBrowser
+) -> None:
+    """The key that sealed one member's code was taken out of TOKEN_ENCRYPTION_KEYS: that confirm
+    fails, and another member's confirm in the same round still links."""
+    alice_page = await browser.authorize(await link_url(services, ALICE_DISCORD))
+    bob_page = await browser.authorize(await link_url(services, BOB_DISCORD), username="bob")
+    rotated = Sealer([Sealer.generate_key()])
+    async with services.sessions.begin() as session:  # Bob's flow began after the rotation
+        await session.execute(
+            update(LinkIntent)
+            .where(LinkIntent.discord_user_id == BOB_DISCORD)
+            .values(code_sealed=rotated.seal(bob_page.code))
+        )
+    settings = services.settings
+    links = LinkService(
+        services.sessions,
+        rotated,
+        services.twitter,
+        callback_url=settings.callback_url,
+        intent_ttl=timedelta(seconds=settings.link_intent_ttl_seconds),
+        code_ttl=timedelta(seconds=settings.confirmation_code_ttl_seconds),
+        code_attempts=settings.confirmation_code_attempts,
+    )
+    alice, bob = await asyncio.gather(
+        links.confirm(ALICE_DISCORD, alice_page.code),
+        links.confirm(BOB_DISCORD, bob_page.code),
+        return_exceptions=True,
+    )
+    assert isinstance(alice, SealingError)
+    assert isinstance(bob, Link)
+    assert bob.screen_name == "bob"
 
 
 async def test_a_flow_stored_meanwhile_by_another_process_is_replaced(
