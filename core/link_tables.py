@@ -137,11 +137,11 @@ class Tables:
 
     async def save(self, connection: AsyncConnection) -> None:
         """Write the changes back: deletions first, so that no unique key is held twice."""
-        read, now = self._read_intents, self._intents
-        gone = [intent_id for intent_id in read if now.get(intent_id) is not read[intent_id]]
-        changed = [now[intent_id] for intent_id in gone if intent_id in now]
-        deleted = [intent_id for intent_id in gone if intent_id not in now]
-        added = [intent for intent_id, intent in now.items() if intent_id not in read]
+        before, after = self._read_intents, self._intents
+        gone = [intent_id for intent_id in before if after.get(intent_id) is not before[intent_id]]
+        changed = [after[intent_id] for intent_id in gone if intent_id in after]
+        deleted = [intent_id for intent_id in gone if intent_id not in after]
+        added = [intent for intent_id, intent in after.items() if intent_id not in before]
         if deleted:
             await connection.execute(sql.DELETE_INTENTS, {"ids": deleted})
         if changed:
