@@ -202,16 +202,8 @@ async def test_x_answers_become_words(
         linked.alice, "tweet", {"text": "same words"}, guild=linked.guild
     )
     preview = await preview_of(command)
-    if breakage == "revoked":
-        fake_twitter.revoke_user("alice_x")
-    elif breakage == "read-only":
-        fake_twitter.downgrade_user("alice_x")
-    elif breakage == "credits":
-        fake_twitter.credits_exhausted = True
-    elif breakage == "rate limit":
-        fake_twitter.tweet_rate_limit = 0
-    elif breakage == "503":
-        fake_twitter.fail_next_tweets.append(503)
+    if breakage != "duplicate":
+        fake_twitter.refuse_next_tweet("alice_x", breakage)
 
     outcome = await press(linked, linked.alice, preview, "post")
 

@@ -208,14 +208,8 @@ async def test_x_refusals_are_explained_and_nothing_is_recorded(
     if breakage == "duplicate":
         await tweets.post((await tweets.prepare(at(alice), "same")).id, at(alice))
     draft = await tweets.prepare(at(alice), "same")
-    if breakage == "read-only":
-        fake_twitter.downgrade_user("alice_x")
-    elif breakage == "credits":
-        fake_twitter.credits_exhausted = True
-    elif breakage == "rate limit":
-        fake_twitter.tweet_rate_limit = 0
-    elif breakage == "503":
-        fake_twitter.fail_next_tweets.append(503)
+    if breakage != "duplicate":
+        fake_twitter.refuse_next_tweet("alice_x", breakage)
 
     with pytest.raises(error, match=words) as raised:
         await tweets.post(draft.id, at(alice))

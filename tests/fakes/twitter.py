@@ -390,6 +390,22 @@ class FakeTwitter:
             if access.user.screen_name == screen_name:
                 access.access_level = "read"
 
+    def refuse_next_tweet(self, screen_name: str, how: str) -> None:
+        """Make X refuse the user's next tweet: "revoked", "read-only", "credits" (402),
+        "rate limit" (429) or "503"."""
+        if how == "revoked":
+            self.revoke_user(screen_name)
+        elif how == "read-only":
+            self.downgrade_user(screen_name)
+        elif how == "credits":
+            self.credits_exhausted = True
+        elif how == "rate limit":
+            self.tweet_rate_limit = 0
+        elif how == "503":
+            self.fail_next_tweets.append(503)
+        else:
+            raise ValueError(f"no such refusal: {how!r}")
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port) and return the base URL."""
         self._closing = asyncio.Event()
