@@ -55,7 +55,7 @@ from core.models import IntentStatus, LinkedAccount, LinkIntent
 from core.sealing import Sealer
 from core.twitter import FORM, TokenPair, sign_request
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser
+from tests.support.member_browser import MemberBrowser
 from tweetlink.services import Services, open_services
 from web.app import create_app, create_runner
 

@@ -1,7 +1,6 @@
-"""The link flow's SQL, built once: a statement built per call costs more CPU than running it.
-
-Named for what they do; `core.links` and `core.link_tables` run them on connections, with the
-parameters bound by name.
+"""The link flow's SQL, named for what each statement does; `core.links` runs them in sessions,
+with the parameters bound by name. Each hand-off between steps is one atomic statement whose
+WHERE says which state it moves the flow from, so a replayed or concurrent step moves nothing.
 """
 
 from __future__ import annotations
@@ -21,50 +20,173 @@ _INTENTS, _LINKS = _table(LinkIntent), _table(LinkedAccount)
 _intent, _link = _INTENTS.c, _LINKS.c
 OPEN = (IntentStatus.CREATED, IntentStatus.AUTHORIZING)
 
-# A link round (`core.links`, `core.link_tables`): read the flows its steps name, by id, request
-# token or Discord user, with the expired ones when it sweeps; in id order, so that two rounds
-# locking some of the same rows cannot deadlock. Then the links its confirms touch. SQLite has
-# no FOR UPDATE (and needs none: a round that writes holds its one write lock).
-SELECT_INTENTS = (
-    select(_INTENTS)
-    .where(
-        or_(
-            _intent.id.in_(bindparam("ids", expanding=True)),
-            _intent.request_token.in_(bindparam("tokens", expanding=True)),
-            _intent.discord_user_id.in_(bindparam("users", expanding=True)),
-            _intent.expires_at <= bindparam("sweep_before"),
-        )
+# start: the member's earlier flow and everyone's expired ones go, the new flow comes in.
+DELETE_OWN_AND_EXPIRED_INTENTS = delete(_INTENTS).where(
+    or_(
+        _intent.discord_user_id == bindparam("discord_user"),
+        _intent.expires_at <= bindparam("now"),
     )
-    .order_by(_intent.id)
 )
-LOCK_INTENTS = SELECT_INTENTS.with_for_update()
-LOCK_LINKS = (
-    select(_LINKS)
-    .where(
-        or_(
-            _link.discord_user_id.in_(bindparam("users", expanding=True)),
-            _link.twitter_user_id.in_(bindparam("twitter_users", expanding=True)),
-        )
-    )
-    .order_by(_link.discord_user_id)
-    .with_for_update()
-)
-# Then the changes: SET takes the columns named in each parameter set.
-DELETE_INTENTS = delete(_INTENTS).where(_intent.id.in_(bindparam("ids", expanding=True)))
-UPDATE_INTENT = update(_INTENTS).where(_intent.id == bindparam("intent_id"))
-INSERT_INTENTS = insert(_INTENTS)
-DELETE_LINKS = delete(_LINKS).where(_link.discord_user_id.in_(bindparam("users", expanding=True)))
-INSERT_LINKS = insert(_LINKS)
+INSERT_INTENT = insert(_INTENTS)
 
-# cancel_authorization: back to the landing page's state, the request token forgotten.
+# landing, begin_authorization: the flow as the landing page and its form see it.
+SELECT_LANDING = select(
+    _intent.discord_name, _intent.status, _intent.csrf_token, _intent.expires_at
+).where(_intent.id == bindparam("intent_id"))
+SELECT_CONTINUE = select(_intent.status, _intent.csrf_token, _intent.expires_at).where(
+    _intent.id == bindparam("intent_id")
+)
+MOVE_TO_AUTHORIZING = (
+    update(_INTENTS)
+    .where(
+        _intent.id == bindparam("intent_id"),
+        # Not IN: an IN list is rendered into the SQL again at every execution.
+        or_(*(_intent.status == status for status in OPEN)),
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(
+        status=IntentStatus.AUTHORIZING,
+        request_token=bindparam("new_request_token"),
+        request_token_secret_sealed=bindparam("new_secret_sealed"),
+    )
+    .returning(_intent.id)
+)
+
+# cancel_authorization (and a token X grants without write access): back to the landing page's
+# state, the request token forgotten.
 MOVE_BACK_TO_CREATED = (
     update(_INTENTS)
     .where(
         _intent.request_token == bindparam("token"),
-        _intent.status == IntentStatus.AUTHORIZING,
+        or_(
+            _intent.status == IntentStatus.AUTHORIZING,
+            _intent.status == IntentStatus.EXCHANGING,
+        ),
     )
-    .values(status=IntentStatus.CREATED, request_token=None, request_token_secret_sealed=None)
+    .values(
+        status=IntentStatus.CREATED,
+        request_token=None,
+        request_token_secret_sealed=None,
+        verifier_hash=None,
+    )
     .returning(_intent.id)
+)
+
+# finish_authorization: one callback claims the exchange at X; the others read the flow, with
+# what a replayed callback shows. A failed exchange gives the claim back.
+_CALLBACK_COLUMNS = (
+    _intent.id,
+    _intent.discord_name,
+    _intent.status,
+    _intent.expires_at,
+    _intent.request_token_secret_sealed,
+    _intent.verifier_hash,
+    _intent.screen_name,
+    _intent.code_sealed,
+    _intent.code_expires_at,
+)
+CLAIM_EXCHANGE = (
+    update(_INTENTS)
+    .where(
+        _intent.request_token == bindparam("token"),
+        _intent.status == IntentStatus.AUTHORIZING,
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(status=IntentStatus.EXCHANGING, verifier_hash=bindparam("new_verifier_hash"))
+    .returning(*_CALLBACK_COLUMNS)
+)
+SELECT_CALLBACK = select(*_CALLBACK_COLUMNS).where(_intent.request_token == bindparam("token"))
+RELEASE_EXCHANGE = (
+    update(_INTENTS)
+    .where(
+        _intent.request_token == bindparam("token"),
+        _intent.status == IntentStatus.EXCHANGING,
+    )
+    .values(status=IntentStatus.AUTHORIZING, verifier_hash=None)
+)
+MOVE_TO_AUTHORIZED = (
+    update(_INTENTS)
+    .where(
+        _intent.request_token == bindparam("token"),
+        _intent.status == IntentStatus.EXCHANGING,
+    )
+    .values(
+        status=IntentStatus.AUTHORIZED,
+        request_token_secret_sealed=None,
+        twitter_user_id=bindparam("new_twitter_user_id"),
+        screen_name=bindparam("new_screen_name"),
+        access_level=bindparam("new_access_level"),
+        access_token_sealed=bindparam("new_token_sealed"),
+        access_token_secret_sealed=bindparam("new_secret_sealed"),
+        code_sealed=bindparam("new_code_sealed"),
+        code_expires_at=bindparam("new_code_expires_at"),
+        code_attempts=0,
+        expires_at=bindparam("new_code_expires_at"),
+    )
+    .returning(_intent.id)
+)
+
+# confirm: count the attempt, returning all a right code needs; then move the link here.
+COUNT_ATTEMPT = (
+    update(_INTENTS)
+    .where(
+        _intent.discord_user_id == bindparam("discord_user"),
+        _intent.status == IntentStatus.AUTHORIZED,
+        _intent.code_attempts < bindparam("max_attempts"),
+        _intent.expires_at > bindparam("now"),
+    )
+    .values(code_attempts=_intent.code_attempts + 1)
+    .returning(
+        _intent.id,
+        _intent.twitter_user_id,
+        _intent.screen_name,
+        _intent.access_level,
+        _intent.access_token_sealed,
+        _intent.access_token_secret_sealed,
+        _intent.code_sealed,
+        _intent.code_expires_at,
+        _intent.code_attempts,
+    )
+)
+MOVE_TO_LINKED = (
+    update(_INTENTS)
+    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
+    .values(
+        status=IntentStatus.LINKED,
+        access_token_sealed=None,
+        access_token_secret_sealed=None,
+        code_sealed=None,
+    )
+)
+MOVE_TO_VOID = (
+    update(_INTENTS)
+    .where(_intent.id == bindparam("intent_id"), _intent.status == IntentStatus.AUTHORIZED)
+    .values(
+        status=IntentStatus.VOID,
+        access_token_sealed=None,
+        access_token_secret_sealed=None,
+        code_sealed=None,
+    )
+)
+DELETE_HOLDERS = (
+    delete(_LINKS)
+    .where(
+        or_(
+            _link.discord_user_id == bindparam("discord_user"),
+            _link.twitter_user_id == bindparam("twitter_user"),
+        )
+    )
+    .returning(
+        _link.screen_name,
+        _link.access_token_sealed,
+        _link.access_token_secret_sealed,
+        _link.twitter_user_id,
+        _link.discord_user_id,
+    )
+)
+INSERT_LINK = insert(_LINKS)
+SELECT_WHY_NO_ATTEMPT = select(_intent.status, _intent.expires_at).where(
+    _intent.discord_user_id == bindparam("discord_user")
 )
 
 # get, all_links, unlink: links as people may see them, and the credentials to revoke.

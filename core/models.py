@@ -64,6 +64,7 @@ class IntentStatus(enum.StrEnum):
 
     CREATED = "created"  # link sent; nobody has pressed Continue yet (or they cancelled on X)
     AUTHORIZING = "authorizing"  # we hold a request token; the member is on X
+    EXCHANGING = "exchanging"  # one callback is trading the verifier for the access token at X
     AUTHORIZED = "authorized"  # we hold the access token; waiting for the code in Discord
     LINKED = "linked"  # finished; kept until it expires so the page can show the outcome
     VOID = "void"  # too many wrong codes

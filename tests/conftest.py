@@ -16,17 +16,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.config import Settings
 from core.sealing import Sealer
-from tests.discord_bot import World, running_bot
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser
+from tests.support.credentials import CONSUMER_KEY, CONSUMER_SECRET, DISCORD_TOKEN
+from tests.support.discord_bot import World, running_bot
+from tests.support.member_browser import MemberBrowser
 from tweetlink import migrations
 from tweetlink.services import Services, open_services
 from web.app import create_app, create_runner
 
-CONSUMER_KEY = "test-consumer-key"
-CONSUMER_SECRET = "test-consumer-secret-do-not-log"
-DISCORD_TOKEN = "test-discord-token.never-logged.0123456789"
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 DATABASES = [

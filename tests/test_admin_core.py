@@ -7,7 +7,7 @@ import pytest
 from core.audit import Actor, AuditLog
 from core.policy import Policy, PolicyService
 from core.usage import Prices, UsageService
-from tests.test_bot_admin import seed_ledger
+from tests.support.ledger import seed_ledger
 from tweetlink.services import Services
 
 GUILD, OTHER_GUILD = 900_000_000_000_000_001, 900_000_000_000_000_002

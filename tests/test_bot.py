@@ -12,7 +12,9 @@ from sqlalchemy import update
 
 from bot.exts.linking import ENTER_CODE_ID, REPLACE_LINK_ID
 from core.models import LinkIntent, utcnow
-from tests.discord_bot import (
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, ResponseType
+from tests.fakes.twitter import FakeTwitter
+from tests.support.discord_bot import (
     World,
     answered,
     custom_ids,
@@ -23,9 +25,7 @@ from tests.discord_bot import (
     run_link_twitter,
     running_bot,
 )
-from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, ResponseType
-from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser
+from tests.support.member_browser import MemberBrowser
 from tweetlink.services import Services
 
 # The bot is the same on every database; the database tests cover PostgreSQL.

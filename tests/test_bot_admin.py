@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -12,12 +11,12 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from core.models import AuditEntry, GuildBlock, Tweet, TweetStatus, utcnow
-from tests.discord_bot import World, answered, custom_ids, running_bot
+from core.models import AuditEntry, GuildBlock
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser, link_member
-from tests.test_bot_tweet import press, preview_of
+from tests.support.discord_bot import World, answered, custom_ids, press, preview_of, running_bot
+from tests.support.ledger import seed_ledger
+from tests.support.member_browser import MemberBrowser, link_member
 from tweetlink.services import Services
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -236,38 +235,6 @@ async def test_posted_tweets_are_announced(admins: Admins, fake_twitter: FakeTwi
     url = outcome.removeprefix("Posted: ")
     announcement = await world.discord.wait_message(channel)
     assert announcement["content"] == f"<@{world.alice.id}> posted to X: {url}"
-
-
-async def seed_ledger(services: Services, guild_id: int, other_guild_id: int) -> None:
-    """A known set of tweets: ages, links and servers chosen so every window differs."""
-    now = utcnow()
-    rows = [
-        # (hours ago, has_url, guild, status)
-        (1, False, guild_id, TweetStatus.POSTED),
-        (2, True, guild_id, TweetStatus.POSTED),
-        (3, False, guild_id, TweetStatus.UNKNOWN),  # may have been billed
-        (3, False, guild_id, TweetStatus.PENDING),  # not yet posted: not counted
-        (48, True, guild_id, TweetStatus.POSTED),
-        (24 * 10, False, guild_id, TweetStatus.POSTED),
-        (24 * 40, True, guild_id, TweetStatus.POSTED),  # outside every window
-        (5, True, other_guild_id, TweetStatus.POSTED),
-    ]
-    async with services.sessions.begin() as session:
-        for hours, has_url, guild, status in rows:
-            session.add(
-                Tweet(
-                    discord_user_id=1,
-                    guild_id=guild,
-                    channel_id=1,
-                    twitter_user_id="1",
-                    screen_name="seeded",
-                    status=status,
-                    tweet_id=None,
-                    has_url=has_url,
-                    has_media=False,
-                    created_at=now - timedelta(hours=hours),
-                )
-            )
 
 
 async def test_usage_matches_the_recorded_tweets(admins: Admins) -> None:

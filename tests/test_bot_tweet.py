@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 
 from core.tweets import Limits, TweetService
-from tests.discord_bot import World, answered, custom_ids, running_bot
-from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeUser, ResponseType
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser, link_member
-from tests.test_tweets import png
+from tests.support.discord_bot import World, answered, press, preview_of, running_bot
+from tests.support.images import png
+from tests.support.member_browser import MemberBrowser, link_member
 from tweetlink.services import Services
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -27,26 +27,6 @@ async def linked(world: World) -> World:
     await link_member(world.services, world.alice.id, "alice_x")
     await link_member(world.services, world.bob.id, "bob_x")
     return world
-
-
-async def preview_of(interaction: FakeInteraction) -> dict[str, Any]:
-    """The ephemeral preview (or explanation) the bot answered a /tweet-like command with."""
-    deferred = await interaction.wait_response()
-    assert deferred.type == ResponseType.DEFERRED_MESSAGE
-    assert deferred.ephemeral
-    await answered(interaction)
-    return await interaction.wait_followup()
-
-
-async def press(world: World, user: FakeUser, preview: dict[str, Any], action: str) -> str:
-    """Press Post or Cancel on a preview; returns what the preview says afterwards."""
-    [button] = [i for i in custom_ids(preview) if i.startswith(f"tweetlink:{action}:")]
-    click = await world.discord.click_button(user, preview, button)
-    await answered(click)
-    response = await click.wait_response()
-    if response.type == ResponseType.DEFERRED_UPDATE:
-        return str((await click.wait_edit())["content"])
-    return response.content or ""
 
 
 async def test_tweet_text_previews_then_posts(linked: World, fake_twitter: FakeTwitter) -> None:
@@ -239,7 +219,6 @@ async def test_fifty_concurrent_posts_from_one_member_post_exactly_the_cap(
         outcomes = await asyncio.gather(
             *(press(world, member, preview, "post") for preview in previews)
         )
-        await capped.tweets.settle()
     assert sum(outcome.startswith("Posted: ") for outcome in outcomes) == 5
     assert sum("limit of 5 tweets" in outcome for outcome in outcomes) == 45
     assert len(fake_twitter.tweets_by("carol_x")) == 5

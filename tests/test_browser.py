@@ -17,10 +17,16 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.discord_bot import World, enter_code, link_button_url, run_link_twitter, running_bot
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser
+from tests.support.discord_bot import (
+    World,
+    enter_code,
+    link_button_url,
+    run_link_twitter,
+    running_bot,
+)
+from tests.support.member_browser import MemberBrowser
 from tweetlink.services import Services
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,7 +14,7 @@ import pytest
 
 from core.config import Settings
 from tests.fakes.discord import FakeDiscord
-from tests.test_cli import environment_of, tweetlink
+from tests.support.processes import environment_of, tweetlink
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import CONSUMER_SECRET, DISCORD_TOKEN
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import MemberBrowser
+from tests.support.credentials import CONSUMER_SECRET, DISCORD_TOKEN
+from tests.support.member_browser import MemberBrowser
 from tweetlink.services import Services
 
 DISCORD_ID = 333_333_333_333_333_333

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import struct
-import zlib
-from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
 from core.models import LinkedAccount, Tweet, TweetStatus, utcnow
 from core.sealing import Sealer, SealingError
 from core.tweets import Image, Limits, TweetService, Where
-from core.twitter import TokenPair, TwitterClient
+from core.twitter import TwitterClient
 from tests.fakes.twitter import FakeTwitter
-from tests.member_browser import link_member
-from tests.postgres import until_a_transaction_waits_for_a_lock
+from tests.support.images import png
+from tests.support.member_browser import link_member
+from tests.support.poster import start_poster
+from tests.support.postgres import until_a_transaction_waits_for_a_lock
 from tweetlink.services import Services
 
 ALICE = 500_000_000_000_000_001
@@ -29,34 +28,8 @@ OTHER_GUILD = 600_000_000_000_000_002
 CHANNEL = 700_000_000_000_000_001
 
 
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A real, tiny PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height)))
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
 def at(member: int, guild: int = GUILD, roles: tuple[int, ...] = ()) -> Where:
     return Where(member_id=member, guild_id=guild, channel_id=CHANNEL, role_ids=roles)
-
-
-# The services a test made besides the composition root's, as other processes would have theirs.
-_made: list[TweetService] = []
-
-
-@pytest.fixture(autouse=True)
-async def _settle_the_services_made(services: Services) -> AsyncIterator[None]:
-    """Each service a test made records its posted tweets before the database goes away."""
-    yield
-    while _made:
-        await _made.pop().settle()
 
 
 def service(
@@ -68,20 +41,16 @@ def service(
 ) -> TweetService:
     """A tweet service on the test's database with its own limits (no cooldown by default)."""
     chosen = {"cooldown": timedelta(0), "member_daily_cap": 100, "guild_daily_cap": 1000, **limits}
-    made = TweetService(
+    return TweetService(
         services.sessions,
         sealer or services.sealer,
         twitter or services.twitter,
         limits=Limits(**chosen),  # type: ignore[arg-type]
     )
-    _made.append(made)
-    return made
 
 
-async def ledger(services: Services, *posting: TweetService) -> list[Tweet]:
-    """The ledger's rows, once the services that posted have recorded what X answered."""
-    for tweets in posting:
-        await tweets.settle()
+async def ledger(services: Services) -> list[Tweet]:
+    """The ledger's rows, oldest first."""
     async with services.sessions() as session:
         return list(await session.scalars(select(Tweet).order_by(Tweet.id)))
 
@@ -109,7 +78,7 @@ async def test_post_text(services: Services, fake_twitter: FakeTwitter, alice: i
     [recorded] = fake_twitter.tweets_by("alice_x")
     assert recorded.text == "hello from Discord"
     assert posted.url == f"https://x.com/alice_x/status/{recorded.id}"
-    [row] = await ledger(services, tweets)
+    [row] = await ledger(services)
     assert (row.status, row.tweet_id, row.guild_id, row.channel_id) == (
         TweetStatus.POSTED,
         recorded.id,
@@ -132,7 +101,7 @@ async def test_post_with_image_and_url(
     [recorded] = fake_twitter.tweets_by("alice_x")
     [media_id] = recorded.media_ids
     assert fake_twitter.media[media_id].data == image
-    [row] = await ledger(services, tweets)
+    [row] = await ledger(services)
     assert row.has_url
     assert row.has_media
 
@@ -180,7 +149,7 @@ async def test_revoked_token_marks_the_link_and_asks_to_relink(
     link = await services.links.get(alice)
     assert link is not None
     assert not link.healthy
-    assert await ledger(services, tweets) == []
+    assert await ledger(services) == []
     with pytest.raises(errors.LinkRevoked):
         await tweets.prepare(at(alice), "again")
 
@@ -215,7 +184,7 @@ async def test_x_refusals_are_explained_and_nothing_is_recorded(
         await tweets.post(draft.id, at(alice))
 
     expected_rows = 1 if breakage == "duplicate" else 0
-    assert len(await ledger(services, tweets)) == expected_rows
+    assert len(await ledger(services)) == expected_rows
     assert len(fake_twitter.tweets_by("alice_x")) == expected_rows
     if breakage == "rate limit":
         assert isinstance(raised.value, errors.TwitterRateLimited)
@@ -241,58 +210,27 @@ async def test_timeout_may_have_posted_and_is_never_retried(
         await tweets.post(draft.id, at(alice))
 
     assert tweet_posts(fake_twitter) == 1
-    [row] = await ledger(services, tweets)
+    [row] = await ledger(services)
     assert row.status == TweetStatus.UNKNOWN
     assert len(fake_twitter.tweets_by("alice_x")) == 1
 
 
-class AnswerHeldBack(TwitterClient):
-    """Our client, but X's answer to a tweet reaches the service only once `release` is set."""
-
-    def __init__(self, services: Services, release: asyncio.Event) -> None:
-        settings = services.settings
-        super().__init__(
-            services.http,
-            consumer_key=settings.twitter_consumer_key,
-            consumer_secret=settings.twitter_consumer_secret.get_secret_value(),
-            api_base=settings.twitter_api_base,
-            timeout_seconds=settings.twitter_timeout_seconds,
-        )
-        self._release = release
-
-    async def post_tweet(
-        self, credentials: TokenPair, text: str, media_ids: Sequence[str] = ()
-    ) -> str:
-        tweet_id = await super().post_tweet(credentials, text, media_ids)
-        await self._release.wait()
-        return tweet_id
-
-
-async def test_the_member_hears_before_the_ledger_records_the_tweet(
+async def test_a_posted_tweet_is_recorded_before_the_member_hears(
     services: Services, fake_twitter: FakeTwitter, alice: int, database_url: str
 ) -> None:
-    """X's answer goes to the member at once, even while another process holds the ledger;
-    the tweet's id is recorded when it lets go, and settle() waits for that."""
-    release = asyncio.Event()
-    tweets = service(services, twitter=AnswerHeldBack(services, release))
-    draft = await tweets.prepare(at(alice), "while the ledger is busy")
-    posting = asyncio.ensure_future(tweets.post(draft.id, at(alice)))
-    await asyncio.wait_for(fake_twitter.tweet_recorded.wait(), 10)
+    """The moment `post` returns, another process reads the tweet as posted with X's id, and
+    the usage figures count it."""
+    tweets = service(services)
+    posted = await tweets.post((await tweets.prepare(at(alice), "on the record")).id, at(alice))
     other_process = create_async_engine(database_url)
     try:
-        async with other_process.connect() as holder:
-            if database_url.startswith("sqlite"):
-                await holder.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                await holder.execute(text("LOCK TABLE tweets IN EXCLUSIVE MODE"))
-            release.set()
-            posted = await asyncio.wait_for(posting, 10)
-            assert await holder.scalar(select(Tweet.status)) == TweetStatus.PENDING
-            await holder.rollback()
+        async with other_process.connect() as connection:
+            row = (await connection.execute(select(Tweet.status, Tweet.tweet_id))).one()
     finally:
         await other_process.dispose()
-    [row] = await ledger(services, tweets)
-    assert (row.status, row.tweet_id) == (TweetStatus.POSTED, posted.tweet_id)
+    assert tuple(row) == (TweetStatus.POSTED, posted.tweet_id)
+    [day, _, _] = await services.usage.usage(guild_id=GUILD)
+    assert day.posts == 1
 
 
 async def test_a_post_cancelled_mid_request_is_recorded_as_unknown(
@@ -307,7 +245,7 @@ async def test_a_post_cancelled_mid_request_is_recorded_as_unknown(
     posting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await posting
-    [row] = await ledger(services, tweets)
+    [row] = await ledger(services)
     assert row.status == TweetStatus.UNKNOWN
     with pytest.raises(errors.DailyCapReached):
         await tweets.prepare(at(alice), "and again")
@@ -322,7 +260,7 @@ async def test_a_token_that_cannot_be_opened_books_nothing(
     draft = await tweets.prepare(at(alice), "sealed elsewhere")
     with pytest.raises(SealingError):
         await tweets.post(draft.id, at(alice))
-    assert await ledger(services, tweets) == []
+    assert await ledger(services) == []
     assert tweet_posts(fake_twitter) == 0
 
 
@@ -335,7 +273,7 @@ async def test_x_unreachable_posts_nothing(
     await fake_twitter.close()
     with pytest.raises(errors.TwitterUnavailable, match="Nothing was posted"):
         await tweets.post(draft.id, at(alice))
-    assert await ledger(services, tweets) == []
+    assert await ledger(services) == []
 
 
 async def test_a_draft_posts_once(
@@ -390,7 +328,7 @@ async def test_fifty_concurrent_posts_against_a_cap_of_five_post_five(
         r for r in refused if not isinstance(r, errors.DailyCapReached)
     ]
     assert len(fake_twitter.tweets_by("alice_x")) == 5
-    assert [row.status for row in await ledger(services, tweets)] == [TweetStatus.POSTED] * 5
+    assert [row.status for row in await ledger(services)] == [TweetStatus.POSTED] * 5
 
 
 async def test_cooldown_between_tweets(services: Services, alice: int) -> None:
@@ -399,7 +337,7 @@ async def test_cooldown_between_tweets(services: Services, alice: int) -> None:
     await tweets.post((await tweets.prepare(at(alice), "first")).id, at(alice))
     with pytest.raises(errors.TweetCooldown) as raised:
         await tweets.prepare(at(alice), "second")
-    [row] = await ledger(services, tweets)
+    [row] = await ledger(services)
     assert raised.value.retry_at == row.created_at + timedelta(minutes=5)
 
 
@@ -416,26 +354,29 @@ async def test_server_cap_counts_every_member_of_that_server_only(
     assert len(fake_twitter.tweets) == 2
 
 
-async def test_caps_hold_across_many_service_instances(
-    services: Services, fake_twitter: FakeTwitter, alice: int
+async def test_caps_hold_across_processes(
+    services: Services, fake_twitter: FakeTwitter, alice: int, database_url: str
 ) -> None:
-    """Fifty presses over five services (as five processes) and five servers, against a cap of 5.
-
-    Each service posts in its own server, so only the lock on the member's row keeps the count.
-    """
-    instances = [service(services, member_daily_cap=5) for _ in range(5)]
-    drafts = [
-        (tweets, where, await tweets.prepare(where, f"from everywhere {n}"))
-        for n in range(50)
-        for tweets, where in [(instances[n % 5], at(alice, GUILD + n % 5))]
+    """Two bot processes, each with its own engine and each in its own server, press Post 20
+    times at once for one member with a cap of 5: only the lock on the member's row keeps the
+    count, and exactly 5 are posted."""
+    posters = [
+        await start_poster(
+            database_url=database_url,
+            twitter_api_base=fake_twitter.base_url,
+            encryption_keys=services.settings.encryption_keys(),
+            member=alice,
+            guild=guild,
+            drafts=10,
+            member_daily_cap=5,
+        )
+        for guild in (GUILD, OTHER_GUILD)
     ]
-    results = await asyncio.gather(
-        *(tweets.post(draft.id, where) for tweets, where, draft in drafts),
-        return_exceptions=True,
-    )
-    assert sum(not isinstance(r, BaseException) for r in results) == 5
-    assert all(isinstance(r, errors.DailyCapReached) for r in results if isinstance(r, Exception))
+    outcomes = await asyncio.gather(*(poster.go() for poster in posters))
+    assert [outcome["other"] for outcome in outcomes] == [[], []]
+    assert sum(int(outcome["posted"]) for outcome in outcomes) == 5  # type: ignore[call-overload]
     assert len(fake_twitter.tweets_by("alice_x")) == 5
+    assert [row.status for row in await ledger(services)] == [TweetStatus.POSTED] * 5
 
 
 async def test_a_post_waits_for_another_process_booking_the_member(
@@ -480,16 +421,3 @@ def posted_row(member: int) -> dict[str, object]:
         "created_at": now,
         "posted_at": now,
     }
-
-
-async def test_caps_hold_across_service_instances(services: Services, alice: int) -> None:
-    """Two services (as in two bot processes) share the ledger, so the cap holds."""
-    first, second = service(services, member_daily_cap=1), service(services, member_daily_cap=1)
-    drafts = [await first.prepare(at(alice), "one"), await second.prepare(at(alice), "two")]
-    results = await asyncio.gather(
-        first.post(drafts[0].id, at(alice)),
-        second.post(drafts[1].id, at(alice)),
-        return_exceptions=True,
-    )
-    assert sum(isinstance(r, errors.DailyCapReached) for r in results) == 1
-    assert len(await ledger(services, first, second)) == 1

@@ -74,6 +74,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 intent_ttl=timedelta(seconds=settings.link_intent_ttl_seconds),
                 code_ttl=timedelta(seconds=settings.confirmation_code_ttl_seconds),
                 code_attempts=settings.confirmation_code_attempts,
+                exchange_wait=timedelta(seconds=settings.twitter_timeout_seconds + 1),
             )
             tweets = TweetService(
                 sessions,
@@ -89,21 +90,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 sessions,
                 Prices(settings.price_per_post_usd, settings.price_per_post_with_url_usd),
             )
-            try:
-                yield Services(
-                    settings=settings,
-                    engine=engine,
-                    sessions=sessions,
-                    http=http,
-                    sealer=sealer,
-                    twitter=twitter,
-                    links=links,
-                    tweets=tweets,
-                    policy=PolicyService(sessions),
-                    usage=usage,
-                    audit=AuditLog(sessions),
-                )
-            finally:
-                await tweets.settle()
+            yield Services(
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                http=http,
+                sealer=sealer,
+                twitter=twitter,
+                links=links,
+                tweets=tweets,
+                policy=PolicyService(sessions),
+                usage=usage,
+                audit=AuditLog(sessions),
+            )
     finally:
         await engine.dispose()

@@ -11,7 +11,7 @@ from typing import Any
 from bot.client import TweetlinkBot
 from bot.exts.linking import CODE_FIELD_ID, ENTER_CODE_ID
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser, ResponseType
-from tests.member_browser import MemberBrowser
+from tests.support.member_browser import MemberBrowser
 from tweetlink.bot_runner import create_bot
 from tweetlink.services import Services
 
@@ -111,3 +111,23 @@ async def link(world: World, user: FakeUser, handle: str) -> None:
     dm = await run_link_twitter(world, user)
     page = await world.browser.authorize(link_button_url(dm), username=handle)
     assert await enter_code(world, user, dm, page.code) == f"Linked as @{handle}."
+
+
+async def preview_of(interaction: FakeInteraction) -> dict[str, Any]:
+    """The ephemeral preview (or explanation) the bot answered a /tweet-like command with."""
+    deferred = await interaction.wait_response()
+    assert deferred.type == ResponseType.DEFERRED_MESSAGE
+    assert deferred.ephemeral
+    await answered(interaction)
+    return await interaction.wait_followup()
+
+
+async def press(world: World, user: FakeUser, preview: dict[str, Any], action: str) -> str:
+    """Press Post or Cancel on a preview; returns what the preview says afterwards."""
+    [button] = [i for i in custom_ids(preview) if i.startswith(f"tweetlink:{action}:")]
+    click = await world.discord.click_button(user, preview, button)
+    await answered(click)
+    response = await click.wait_response()
+    if response.type == ResponseType.DEFERRED_UPDATE:
+        return str((await click.wait_edit())["content"])
+    return response.content or ""
