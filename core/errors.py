@@ -42,6 +42,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core.models import IntentStatus
+
 
 class TweetlinkError(Exception):
     """Base of every error that tweetlink explains to a person."""
@@ -66,6 +68,17 @@ class IntentFinished(LinkError):
 
     def __init__(self, detail: str = "This link has already been used.") -> None:
         super().__init__(f"{detail} Run /link-twitter in Discord if you want to start again.")
+
+    @classmethod
+    def because(cls, status: str) -> IntentFinished:
+        """Why a flow in this status (a `core.models.IntentStatus`) can go no further."""
+        if status == IntentStatus.LINKED:
+            return cls("This link is already complete.")
+        if status == IntentStatus.VOID:
+            return cls("This link was cancelled after too many wrong codes.")
+        if status == IntentStatus.AUTHORIZED:
+            return cls("This link was already authorized on X; the code is waiting in Discord.")
+        return cls()
 
 
 class UnknownRequestToken(LinkError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 
-from core.models import Base, IntentStatus, LinkedAccount, LinkIntent
+from core.models import Base, IntentStatus, LinkedAccount, LinkIntent, UTCDateTime
 
 
 def _table(model: type[Base]) -> Table:
@@ -132,7 +132,7 @@ COUNT_ATTEMPT = (
     .where(
         _intent.discord_user_id == bindparam("discord_user"),
         _intent.status == IntentStatus.AUTHORIZED,
-        _intent.code_attempts < bindparam("max_attempts"),
+        _intent.code_attempts < bindparam("max"),
         _intent.expires_at > bindparam("now"),
     )
     .values(code_attempts=_intent.code_attempts + 1)
@@ -184,13 +184,12 @@ DELETE_HOLDERS = (
         _link.discord_user_id,
     )
 )
-INSERT_LINK = insert(_LINKS)
 SELECT_WHY_NO_ATTEMPT = select(_intent.status, _intent.expires_at).where(
     _intent.discord_user_id == bindparam("discord_user")
 )
 
 # get, all_links, unlink: links as people may see them, and the credentials to revoke.
-_LINK_COLUMNS = (
+LINK_COLUMNS = (
     _link.discord_user_id,
     _link.twitter_user_id,
     _link.screen_name,
@@ -198,12 +197,37 @@ _LINK_COLUMNS = (
     _link.linked_at,
     _link.revoked_at,
 )
-SELECT_LINK = select(*_LINK_COLUMNS).where(_link.discord_user_id == bindparam("discord_user"))
-SELECT_ALL_LINKS = select(*_LINK_COLUMNS).order_by(_link.linked_at)
+# A right code stores the link the flow proved, then the flow forgets its credentials.
+INSERT_LINK_FROM_INTENT = (
+    insert(_LINKS)
+    .from_select(
+        [
+            _link.discord_user_id,
+            _link.twitter_user_id,
+            _link.screen_name,
+            _link.access_level,
+            _link.access_token_sealed,
+            _link.access_token_secret_sealed,
+            _link.linked_at,
+        ],
+        select(
+            _intent.discord_user_id,
+            _intent.twitter_user_id,
+            _intent.screen_name,
+            _intent.access_level,
+            _intent.access_token_sealed,
+            _intent.access_token_secret_sealed,
+            bindparam("now", type_=UTCDateTime()),
+        ).where(_intent.id == bindparam("intent_id")),
+    )
+    .returning(*LINK_COLUMNS)
+)
+SELECT_LINK = select(*LINK_COLUMNS).where(_link.discord_user_id == bindparam("discord_user"))
+SELECT_ALL_LINKS = select(*LINK_COLUMNS).order_by(_link.linked_at)
 DELETE_LINK = (
     delete(_LINKS)
     .where(_link.discord_user_id == bindparam("discord_user"))
-    .returning(*_LINK_COLUMNS, _link.access_token_sealed, _link.access_token_secret_sealed)
+    .returning(*LINK_COLUMNS, _link.access_token_sealed, _link.access_token_secret_sealed)
 )
 
 # intent_id_for_request_token, purge_expired.

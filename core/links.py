@@ -101,38 +101,9 @@ class _SealedCredentials:
     secret_sealed: str = field(repr=False)
 
 
-@dataclass(frozen=True)
-class _Callback:
-    """The flow a callback's request token belongs to."""
-
-    intent_id: str
-    discord_name: str
-    status: str
-    request_token_secret_sealed: str | None = field(repr=False)
-    verifier_hash: str | None = field(repr=False)
-    screen_name: str | None
-    code_sealed: str | None = field(repr=False)
-    code_expires_at: datetime | None
-
-
-@dataclass(frozen=True)
-class _Linked:
-    """A confirm that stored its link, and the credentials of the account it replaced."""
-
-    link: Link
-    replaced: _SealedCredentials | None
-
-
 def _link_of(row: Sequence[Any]) -> Link:
-    discord_user_id, twitter_user_id, screen_name, access_level, linked_at, revoked_at = row[:6]
-    return Link(
-        discord_user_id=discord_user_id,
-        twitter_user_id=twitter_user_id,
-        screen_name=screen_name,
-        access_level=access_level,
-        linked_at=linked_at,
-        revoked_at=revoked_at,
-    )
+    """The link a row of `sql.LINK_COLUMNS` (and perhaps more) describes."""
+    return Link(*row[: len(sql.LINK_COLUMNS)])
 
 
 def _digest(value: str) -> str:
@@ -269,12 +240,7 @@ class LinkService:
             raise errors.IntentFinished()
         log.info("link flow authorized on X as @%s", grant.screen_name)
         return Authorization(
-            intent.intent_id,
-            intent.discord_name,
-            grant.screen_name,
-            code,
-            code_expires_at,
-            linked=False,
+            intent.id, intent.discord_name, grant.screen_name, code, code_expires_at, linked=False
         )
 
     async def confirm(self, discord_user_id: int, typed_code: str) -> Link:
@@ -287,17 +253,17 @@ class LinkService:
             raise await self._why_no_attempt(discord_user_id)
         if isinstance(outcome, errors.LinkError):
             raise outcome
-        log.info("linked Discord user %s to @%s", discord_user_id, outcome.link.screen_name)
-        if outcome.replaced is not None:
-            await self._revoke_quietly(outcome.replaced)
-        return outcome.link
+        link, replaced = outcome
+        log.info("linked Discord user %s to @%s", discord_user_id, link.screen_name)
+        if replaced is not None:
+            await self._revoke_quietly(replaced)
+        return link
 
     async def get(self, discord_user_id: int) -> Link | None:
         """This Discord user's link, if any."""
         async with self._sessions() as session:
-            row = (
-                await session.execute(sql.SELECT_LINK, {"discord_user": discord_user_id})
-            ).first()
+            link_of_user = {"discord_user": discord_user_id}
+            row = (await session.execute(sql.SELECT_LINK, link_of_user)).first()
         return _link_of(row) if row else None
 
     async def all_links(self) -> list[Link]:
@@ -314,28 +280,25 @@ class LinkService:
         `by` is an admin removing someone else's link: the action is audited.
         """
         async with self._sessions.begin() as session:
-            row = (
-                await session.execute(sql.DELETE_LINK, {"discord_user": discord_user_id})
-            ).first()
+            link_of_user = {"discord_user": discord_user_id}
+            row = (await session.execute(sql.DELETE_LINK, link_of_user)).first()
             if row is None:
                 raise errors.NotLinked()
             if by is not None:
                 audit.record(session, by, Action.UNLINK, target_id=discord_user_id, reason=reason)
         link = _link_of(row)
-        revoked = await self._revoke_quietly(
-            _SealedCredentials(
-                link.screen_name, row.access_token_sealed, row.access_token_secret_sealed
-            )
+        sealed = _SealedCredentials(
+            link.screen_name, row.access_token_sealed, row.access_token_secret_sealed
         )
-        return Unlinked(link, revoked_at_twitter=revoked)
+        return Unlinked(link, revoked_at_twitter=await self._revoke_quietly(sealed))
 
     async def intent_id_for_request_token(self, request_token: str) -> str | None:
         """The flow a request token belongs to, to offer a retry after X failed."""
         async with self._sessions() as session:
-            found = await session.execute(
-                sql.SELECT_INTENT_ID_BY_REQUEST_TOKEN, {"token": request_token}
+            token = {"token": request_token}
+            intent_id: str | None = await session.scalar(
+                sql.SELECT_INTENT_ID_BY_REQUEST_TOKEN, token
             )
-            intent_id: str | None = found.scalar_one_or_none()
         return intent_id
 
     async def purge_expired(self) -> int:
@@ -346,7 +309,7 @@ class LinkService:
 
     async def _claim_exchange(
         self, request_token: str, verifier_hash: str
-    ) -> tuple[_Callback, bool]:
+    ) -> tuple[Row[Any], bool]:
         """The callback's flow, and whether this callback won the exchange at X.
 
         A callback that finds another one exchanging waits for its outcome: the same browser
@@ -370,7 +333,7 @@ class LinkService:
             if row.expires_at <= self._clock():
                 raise errors.IntentNotFound()
             if row.status != IntentStatus.EXCHANGING or claimed:
-                return _callback_of(row), claimed
+                return row, claimed
             if loop.time() > deadline:
                 raise errors.IntentFinished(
                     "This link is still being finished on X; reload this page in a moment."
@@ -381,24 +344,19 @@ class LinkService:
         async with self._sessions.begin() as session:
             await session.execute(sql.RELEASE_EXCHANGE, {"token": request_token})
 
-    async def _try_code(self, discord_user_id: int, code: str) -> _Linked | errors.LinkError | None:
+    async def _try_code(
+        self, discord_user_id: int, code: str
+    ) -> tuple[Link, _SealedCredentials | None] | errors.LinkError | None:
         """One transaction: count the attempt and, if the code is right, move the link here.
 
-        Returns the stored link; or the error a counted attempt earns, the count committed; or
-        None when no flow could take an attempt (the caller finds out why, on its own session).
+        Returns the stored link with the credentials of the other account it replaced; or the
+        error a counted attempt earns, the count committed; or None when no flow could take an
+        attempt (the caller finds out why, in a session of its own).
         """
         now = self._clock()
         async with self._sessions.begin() as session:
-            counted = (
-                await session.execute(
-                    sql.COUNT_ATTEMPT,
-                    {
-                        "discord_user": discord_user_id,
-                        "max_attempts": self._code_attempts,
-                        "now": now,
-                    },
-                )
-            ).first()
+            attempt = {"discord_user": discord_user_id, "max": self._code_attempts, "now": now}
+            counted = (await session.execute(sql.COUNT_ATTEMPT, attempt)).first()
             if counted is None:
                 return None
             if counted.code_expires_at is None or counted.code_expires_at <= now:
@@ -412,46 +370,26 @@ class LinkService:
                 await session.execute(sql.MOVE_TO_VOID, {"intent_id": counted.id})
                 return errors.TooManyAttempts()
 
-            await session.execute(sql.MOVE_TO_LINKED, {"intent_id": counted.id})
             # One X account per Discord user and one Discord user per X account: the code just
             # proved ownership, so the link moves here from whoever held it.
-            previous = await session.execute(
+            holders = await session.execute(
                 sql.DELETE_HOLDERS,
                 {"discord_user": discord_user_id, "twitter_user": counted.twitter_user_id},
             )
-            replaced: _SealedCredentials | None = None
-            for holder in previous:
-                if (
-                    holder.discord_user_id == discord_user_id
-                    and holder.twitter_user_id != counted.twitter_user_id
-                ):
-                    replaced = _SealedCredentials(
-                        holder.screen_name,
-                        holder.access_token_sealed,
-                        holder.access_token_secret_sealed,
-                    )
-            link = Link(
-                discord_user_id=discord_user_id,
-                twitter_user_id=counted.twitter_user_id,
-                screen_name=counted.screen_name,
-                access_level=counted.access_level,
-                linked_at=now,
-                revoked_at=None,
-            )
-            await session.execute(
-                sql.INSERT_LINK,
-                {
-                    "discord_user_id": discord_user_id,
-                    "twitter_user_id": counted.twitter_user_id,
-                    "screen_name": counted.screen_name,
-                    "access_token_sealed": counted.access_token_sealed,
-                    "access_token_secret_sealed": counted.access_token_secret_sealed,
-                    "access_level": counted.access_level,
-                    "linked_at": now,
-                    "revoked_at": None,
-                },
-            )
-        return _Linked(link, replaced)
+            replaced = [
+                _SealedCredentials(
+                    holder.screen_name,
+                    holder.access_token_sealed,
+                    holder.access_token_secret_sealed,
+                )
+                for holder in holders
+                if holder.discord_user_id == discord_user_id
+                and holder.twitter_user_id != counted.twitter_user_id
+            ]
+            linking = {"intent_id": counted.id, "now": now}
+            stored = (await session.execute(sql.INSERT_LINK_FROM_INTENT, linking)).one()
+            await session.execute(sql.MOVE_TO_LINKED, linking)
+        return _link_of(stored), replaced[0] if replaced else None
 
     async def _revoke_quietly(self, sealed: _SealedCredentials) -> bool:
         credentials = TokenPair(
@@ -471,49 +409,43 @@ class LinkService:
         if row is None or row.expires_at <= self._clock():
             raise errors.IntentNotFound()
         if row.status not in sql.OPEN:
-            raise _finished(row.status)
+            raise errors.IntentFinished.because(row.status)
         return row
 
     async def _why_no_attempt(self, discord_user_id: int) -> errors.LinkError:
         async with self._sessions() as session:
-            row = (
-                await session.execute(sql.SELECT_WHY_NO_ATTEMPT, {"discord_user": discord_user_id})
-            ).first()
-        if row is None:
-            return errors.NoPendingLink()
-        status: str = row.status
-        if row.expires_at <= self._clock():
-            if status == IntentStatus.AUTHORIZED:
-                return errors.CodeExpired()
-            return errors.NoPendingLink()
+            flow = {"discord_user": discord_user_id}
+            row = (await session.execute(sql.SELECT_WHY_NO_ATTEMPT, flow)).first()
+        status = None if row is None else row.status
+        if row is not None and row.expires_at <= self._clock():
+            return (
+                errors.CodeExpired()
+                if status == IntentStatus.AUTHORIZED
+                else errors.NoPendingLink()
+            )
         if status == IntentStatus.LINKED:
-            return errors.IntentFinished("This link is already complete.")
-        if status == IntentStatus.AUTHORIZED or status == IntentStatus.VOID:
+            return errors.IntentFinished.because(status)
+        if status in (IntentStatus.AUTHORIZED, IntentStatus.VOID):
             return errors.TooManyAttempts()
         return errors.NoPendingLink()
 
-    def _replayed_callback(self, intent: _Callback, verifier: str) -> Authorization:
+    def _replayed_callback(self, intent: Row[Any], verifier: str) -> Authorization:
         """The same browser reloading its callback sees its outcome again; nobody else does."""
         same_browser = intent.verifier_hash is not None and secrets.compare_digest(
             intent.verifier_hash, _digest(verifier)
         )
         if not same_browser or intent.screen_name is None:
-            raise _finished(intent.status)
+            raise errors.IntentFinished.because(intent.status)
         if intent.status == IntentStatus.AUTHORIZED and intent.code_sealed is not None:
-            code = self._sealer.open(intent.code_sealed)
+            code, expires_at = self._sealer.open(intent.code_sealed), intent.code_expires_at
             return Authorization(
-                intent.intent_id,
-                intent.discord_name,
-                intent.screen_name,
-                code,
-                intent.code_expires_at,
-                linked=False,
+                intent.id, intent.discord_name, intent.screen_name, code, expires_at, False
             )
         if intent.status == IntentStatus.LINKED:
             return Authorization(
-                intent.intent_id, intent.discord_name, intent.screen_name, None, None, linked=True
+                intent.id, intent.discord_name, intent.screen_name, None, None, True
             )
-        raise _finished(intent.status)
+        raise errors.IntentFinished.because(intent.status)
 
 
 async def _again_if_raced(step: Callable[[], Awaitable[T]]) -> T:
@@ -528,28 +460,3 @@ async def _again_if_raced(step: Callable[[], Awaitable[T]]) -> T:
             if attempt == ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
-
-
-def _callback_of(row: Row[Any]) -> _Callback:
-    return _Callback(
-        intent_id=row.id,
-        discord_name=row.discord_name,
-        status=row.status,
-        request_token_secret_sealed=row.request_token_secret_sealed,
-        verifier_hash=row.verifier_hash,
-        screen_name=row.screen_name,
-        code_sealed=row.code_sealed,
-        code_expires_at=row.code_expires_at,
-    )
-
-
-def _finished(status: str) -> errors.IntentFinished:
-    if status == IntentStatus.LINKED:
-        return errors.IntentFinished("This link is already complete.")
-    if status == IntentStatus.VOID:
-        return errors.IntentFinished("This link was cancelled after too many wrong codes.")
-    if status == IntentStatus.AUTHORIZED:
-        return errors.IntentFinished(
-            "This link was already authorized on X; the code is waiting in Discord."
-        )
-    return errors.IntentFinished()
