@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.checks import is_operator, require_manager, require_operator
 from bot.client import TweetlinkBot
-from bot.replies import report_error
+from bot.unlinking import ConfirmUnlink
 from core import errors
 from core.audit import Actor
 from core.policy import Policy
@@ -60,67 +60,6 @@ def describe_usage(title: str, usage: list[Usage]) -> str:
     return "\n".join(lines)
 
 
-class ConfirmAdminUnlink(discord.ui.View):
-    """Unlink or keep, for the operator who asked."""
-
-    def __init__(self, bot: TweetlinkBot, actor_id: int, member: discord.User, reason: str | None):
-        super().__init__(timeout=120)
-        self.bot = bot
-        self.actor_id = actor_id
-        self.member = member
-        self.reason = reason
-
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        return interaction.user.id == self.actor_id
-
-    @discord.ui.button(label="Unlink", style=discord.ButtonStyle.danger)
-    async def unlink(
-        self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
-    ) -> None:
-        """Remove the link, revoke at X, tell the member, audit."""
-        self.stop()
-        await require_operator(interaction)
-        await interaction.response.defer()
-        unlinked = await self.bot.services.links.unlink(
-            self.member.id, by=Actor(self.actor_id), reason=self.reason
-        )
-        handle = unlinked.link.screen_name
-        told = await self.tell_member(handle)
-        parts = [f"Unlinked @{handle} from {self.member.mention}."]
-        parts.append(
-            "X revoked the token too."
-            if unlinked.revoked_at_twitter
-            else "X could not be reached: the token is deleted here but not revoked at X."
-        )
-        parts.append("They were told by DM." if told else "They could not be told by DM.")
-        await interaction.edit_original_response(content=" ".join(parts), view=None)
-
-    async def tell_member(self, handle: str) -> bool:
-        """Best effort: the member learns their link is gone, and why."""
-        reason = f" Reason: {self.reason}" if self.reason else ""
-        try:
-            await self.member.send(
-                f"A bot operator removed the link between your Discord account and "
-                f"@{handle} on X.{reason}"
-            )
-        except discord.HTTPException:
-            return False
-        return True
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(
-        self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
-    ) -> None:
-        """Keep the link."""
-        self.stop()
-        await interaction.response.edit_message(content="Nothing was changed.", view=None)
-
-    async def on_error(
-        self, interaction: discord.Interaction[Any], error: Exception, _: discord.ui.Item[Any]
-    ) -> None:
-        await report_error(interaction, error)
-
-
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
@@ -148,7 +87,9 @@ class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
             raise errors.NotLinked()
         await interaction.response.send_message(
             f"Unlink @{link.screen_name} from {member.mention}? Their token will be revoked.",
-            view=ConfirmAdminUnlink(self.bot, interaction.user.id, member, reason),
+            view=ConfirmUnlink(
+                self.services.links, interaction.user.id, member, by_operator=True, reason=reason
+            ),
             ephemeral=True,
         )
 
