@@ -96,14 +96,12 @@ async def oauth_callback(request: web.Request) -> web.Response:
         return pages.render("denied.html", intent_id=intent_id)
     token, verifier = _param(request, "oauth_token"), _param(request, "oauth_verifier")
     if token is None or verifier is None:
-        return pages.render(
-            "error.html",
-            status=400,
-            heading="Nothing to finish here",
-            message="This page is where X sends you back after you approve tweetlink. "
+        return error_page(
+            pages,
+            400,
+            "Nothing to finish here",
+            "This page is where X sends you back after you approve tweetlink. "
             "Start from the link the bot sent you in Discord.",
-            retry_url=None,
-            error_id=None,
         )
     try:
         outcome = await links.finish_authorization(token, verifier)
@@ -162,50 +160,57 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         pages.secure(redirect)
         raise
     except web.HTTPException as http_error:
-        return pages.render(
-            "error.html",
-            status=http_error.status,
-            heading=http_error.reason,
-            message=(
-                "There is nothing at this address."
-                if http_error.status == 404
-                else "This page cannot be used that way. Open the link the bot sent you."
-            ),
-            retry_url=None,
-            error_id=None,
+        if http_error.status == 404:
+            return error_page(pages, 404, http_error.reason, "There is nothing at this address.")
+        return error_page(
+            pages,
+            http_error.status,
+            http_error.reason,
+            "This page cannot be used that way. Open the link the bot sent you.",
         )
     except RetryableFailure as failure:
-        return pages.render(
-            "error.html",
-            status=502,
-            heading="X is not answering right now",
-            message=str(failure.error),
+        return error_page(
+            pages,
+            502,
+            "X is not answering right now",
+            str(failure.error),
             retry_url=failure.retry_url,
-            error_id=None,
         )
     except errors.TweetlinkError as error:
         status, heading = _STATUS_AND_HEADING.get(type(error), (400, "Something is not right"))
-        return pages.render(
-            "error.html",
-            status=status,
-            heading=heading,
-            message=str(error),
-            retry_url=None,
-            error_id=None,
-        )
+        return error_page(pages, status, heading, str(error))
     except Exception:
         error_id = secrets.token_hex(4)
         log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
-        return pages.render(
-            "error.html",
-            status=500,
-            heading="Something went wrong on our side",
-            message="Nothing was linked. Please try again in a minute.",
-            retry_url=None,
+        return error_page(
+            pages,
+            500,
+            "Something went wrong on our side",
+            "Nothing was linked. Please try again in a minute.",
             error_id=error_id,
         )
     pages.secure(response)
     return response
+
+
+def error_page(
+    pages: Pages,
+    status: int,
+    heading: str,
+    message: str,
+    *,
+    retry_url: str | None = None,
+    error_id: str | None = None,
+) -> web.Response:
+    """The one error page: what happened, what to do, and a way to try again when there is one."""
+    return pages.render(
+        "error.html",
+        status=status,
+        heading=heading,
+        message=message,
+        retry_url=retry_url,
+        error_id=error_id,
+    )
 
 
 def _param(request: web.Request, name: str) -> str | None:
