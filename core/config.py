@@ -16,6 +16,13 @@ _PLACEHOLDERS = {"", "changeme", "change-me", "replace-me", "your-token-here", "
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/tweetlink.db"
 
 
+class MissingSetting(Exception):
+    """A setting the command needs is not set."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"configuration error: {name} is not set (see .env.example)")
+
+
 def _refuse_placeholder(value: str) -> str:
     if value.strip().lower() in _PLACEHOLDERS:
         raise ValueError("is empty or a placeholder; set the real value")
@@ -119,6 +126,12 @@ class Settings(BaseSettings):
         """The URL a member opens to link their account."""
         return f"{self.public_url}/link/{intent_id}"
 
+    def bot_token(self) -> str:
+        """DISCORD_TOKEN in clear, for the commands that run the bot: the one check it is set."""
+        if self.discord_token is None:
+            raise MissingSetting("DISCORD_TOKEN")
+        return self.discord_token.get_secret_value()
+
     def encryption_keys(self) -> list[str]:
         """The sealing keys in clear, first one sealing."""
         return [key.get_secret_value() for key in self.token_encryption_keys]
@@ -129,7 +142,7 @@ def describe_error(error: ValidationError) -> str:
     first = error.errors()[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     if first["type"] == "missing":
-        return f"configuration error: {name} is not set (see .env.example)"
+        return str(MissingSetting(name))
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"configuration error: {name} {message}"
 

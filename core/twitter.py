@@ -7,7 +7,6 @@ that is not a success becomes a domain exception from `core.errors`; nothing her
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,9 +28,6 @@ from core.errors import (
     TwitterRejected,
     TwitterUnavailable,
 )
-
-# oauthlib logs whole signed requests (tokens, verifiers, signatures) at DEBUG; never let them out.
-logging.getLogger("oauthlib").setLevel(logging.WARNING)
 
 FORM = "application/x-www-form-urlencoded"
 

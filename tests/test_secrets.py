@@ -12,6 +12,7 @@ from sqlalchemy import text
 from tests.fakes.twitter import FakeTwitter
 from tests.support.credentials import CONSUMER_SECRET, DISCORD_TOKEN
 from tests.support.member_browser import MemberBrowser
+from tweetlink.cli_support import configure_logging
 from tweetlink.services import Services
 
 DISCORD_ID = 333_333_333_333_333_333
@@ -43,7 +44,9 @@ async def test_no_secret_in_database_logs_or_pages(
     fake_twitter: FakeTwitter,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Link, reload the pages, unlink, link again: no secret appears in clear anywhere."""
+    """Link, reload the pages, unlink, link again: no secret appears in clear anywhere, with
+    logging set up at DEBUG as every command sets it up."""
+    configure_logging("DEBUG")
     caplog.set_level(logging.DEBUG)
     pages: list[str] = []
     async with aiohttp.ClientSession() as http:

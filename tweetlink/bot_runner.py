@@ -13,7 +13,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.client import BotServices, TweetlinkBot
-from core.config import Settings
+from core.config import MissingSetting, Settings
 from tweetlink.services import Services
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,13 @@ def create_bot(services: Services, **options: Any) -> TweetlinkBot:
     return TweetlinkBot(resources, **options)
 
 
-def _token(settings: Settings) -> str:
-    if settings.discord_token is None:
-        raise ValueError("DISCORD_TOKEN is not set")
-    return settings.discord_token.get_secret_value()
-
-
 async def run_bot(services: Services, stop: asyncio.Event) -> None:
     """Run the Discord bot until `stop` is set or the connection ends for good."""
     point_at_discord(services.settings)
     bot = create_bot(services)
     async with bot:
         try:
-            await bot.login(_token(services.settings))
+            await bot.login(services.settings.bot_token())
         except discord.LoginFailure:
             raise DiscordLoginFailed() from None
         connection = asyncio.create_task(bot.connect())
@@ -78,11 +72,15 @@ async def run_bot(services: Services, stop: asyncio.Event) -> None:
 
 async def check_discord(services: Services) -> tuple[str, bool]:
     """Log in to Discord and report the bot's name and invite URL."""
+    try:
+        token = services.settings.bot_token()
+    except MissingSetting as missing:
+        return f"{missing}, so the bot cannot run", False
     point_at_discord(services.settings)
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with client:
-            await client.login(_token(services.settings))
+            await client.login(token)
             application = await client.application_info()
     except discord.LoginFailure:
         return "Discord refused DISCORD_TOKEN; copy the bot's token again", False

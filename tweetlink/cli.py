@@ -16,7 +16,13 @@ from core.db import create_engine
 from core.sealing import Sealer
 from tweetlink import migrations, operator_cli
 from tweetlink.bot_runner import check_discord, run_bot
-from tweetlink.cli_support import CommandFailed, load_settings, run_async, with_services
+from tweetlink.cli_support import (
+    CommandFailed,
+    configure_logging,
+    load_settings,
+    run_async,
+    with_services,
+)
 from tweetlink.services import Services
 from tweetlink.web_server import serve_web
 
@@ -71,9 +77,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def _run(_: argparse.Namespace) -> None:
-    settings = load_settings()
-    if settings.discord_token is None:
-        raise CommandFailed("configuration error: DISCORD_TOKEN is not set (see .env.example)")
+    settings = load_settings(runs_the_bot=True)
 
     async def job(services: Services) -> None:
         await _require_current_schema(services)
@@ -92,9 +96,7 @@ def _web(_: argparse.Namespace) -> None:
 
 
 def _bot(_: argparse.Namespace) -> None:
-    settings = load_settings()
-    if settings.discord_token is None:
-        raise CommandFailed("configuration error: DISCORD_TOKEN is not set (see .env.example)")
+    settings = load_settings(runs_the_bot=True)
 
     async def job(services: Services) -> None:
         await _require_current_schema(services)
@@ -104,7 +106,7 @@ def _bot(_: argparse.Namespace) -> None:
 
 
 def _migrate(_: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging("INFO")
 
     async def run() -> None:
         engine = create_engine(database_url_from_env())
@@ -138,13 +140,9 @@ def _check(_: argparse.Namespace) -> None:
             problems += 1
         else:
             print(f"X: consumer keys ok, callback URL {settings.callback_url} accepted")
-        if settings.discord_token is None:
-            print("Discord: DISCORD_TOKEN is not set, so the bot cannot run")
-            problems += 1
-        else:
-            report, ok = await check_discord(services)
-            print(f"Discord: {report}")
-            problems += 0 if ok else 1
+        report, ok = await check_discord(services)
+        print(f"Discord: {report}")
+        problems += 0 if ok else 1
         if problems:
             raise CommandFailed(f"{problems} problem(s) found")
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import errors
-from core.config import Settings, describe_error
+from core.config import MissingSetting, Settings, describe_error
 from tweetlink.bot_runner import DiscordLoginFailed
 from tweetlink.services import Services, open_services
 
@@ -19,23 +19,33 @@ class CommandFailed(Exception):
     """Ends a command with a message for the operator and a non-zero exit."""
 
 
-def load_settings() -> Settings:
-    """The settings, or a one-line explanation of the first bad one."""
+def load_settings(*, runs_the_bot: bool = False) -> Settings:
+    """The settings, or a one-line explanation of the first bad one; logging set up at their
+    level. `runs_the_bot`: DISCORD_TOKEN is needed too."""
     try:
         settings = Settings()  # type: ignore[call-arg]  # values come from the environment
+        if runs_the_bot:
+            settings.bot_token()
     except ValidationError as error:
         raise CommandFailed(describe_error(error)) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    except MissingSetting as missing:
+        raise CommandFailed(str(missing)) from None
+    configure_logging(settings.log_level)
     return settings
+
+
+def configure_logging(level: str) -> None:
+    """Log lines to stderr at `level`, for a command that runs (never on import)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # oauthlib logs signature base strings, with tokens in them, at DEBUG.
+    logging.getLogger("oauthlib").setLevel(logging.WARNING)
 
 
 def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run a command's coroutine; domain errors end it with their words."""
     try:
         asyncio.run(coroutine)
-    except (errors.TweetlinkError, DiscordLoginFailed) as error:
+    except (errors.TweetlinkError, DiscordLoginFailed, MissingSetting) as error:
         raise CommandFailed(str(error)) from None
 
 
