@@ -134,63 +134,6 @@ class CodeExpired(LinkError):
         super().__init__("That code has expired. Run /link-twitter to start again.")
 
 
-class NotLinked(LinkError):
-    """The Discord user has no linked X account."""
-
-    def __init__(self) -> None:
-        super().__init__("No X account is linked. Run /link-twitter to link one.")
-
-
-class TwitterError(TweetlinkError):
-    """X answered badly or not at all."""
-
-
-class TwitterUnavailable(TwitterError):
-    """X could not be reached, timed out or failed (5xx); nothing was done there."""
-
-    def __init__(
-        self, detail: str = "X could not be reached.", outcome: str = "Nothing was changed"
-    ) -> None:
-        self.detail = detail
-        super().__init__(f"{detail} {outcome}; please try again in a moment.")
-
-
-class TwitterAuthRevoked(TwitterError):
-    """X refused the credentials (401): the token was revoked or the keys are wrong."""
-
-    def __init__(self) -> None:
-        super().__init__("X refused the sign-in: access was revoked or the keys are not valid.")
-
-
-class TwitterNoWriteAccess(TwitterError):
-    """The app or the token has no write access, so it cannot post."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "X granted read-only access. The bot's X app must have the 'Read and write' "
-            "permission; once the operator has set it, link again."
-        )
-
-
-class TwitterCallbackRejected(TwitterError):
-    """X did not accept our callback URL."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "X did not accept the callback URL. Register PUBLIC_URL/oauth/callback "
-            "in the X app's settings."
-        )
-
-
-class TwitterRejected(TwitterError):
-    """X refused the request for another reason."""
-
-    def __init__(self, status: int, code: int | None, detail: str) -> None:
-        self.status = status
-        self.code = code
-        super().__init__(f"X refused the request ({status}): {detail}")
-
-
 class MalformedCode(LinkError):
     """What was typed is not a 6-digit code."""
 
@@ -203,6 +146,13 @@ class FormExpired(LinkError):
 
     def __init__(self) -> None:
         super().__init__("This form is out of date. Open your link again and press the button.")
+
+
+class NotLinked(LinkError):
+    """The Discord user has no linked X account."""
+
+    def __init__(self) -> None:
+        super().__init__("No X account is linked. Run /link-twitter to link one.")
 
 
 class LinkRevoked(LinkError):
@@ -275,6 +225,47 @@ class MemberBlocked(TweetError):
         super().__init__("A server manager has blocked you from posting to X in this server.")
 
 
+class TwitterError(TweetlinkError):
+    """X answered badly or not at all."""
+
+
+class TwitterUnavailable(TwitterError):
+    """X could not be reached, timed out or failed (5xx); nothing was done there."""
+
+    def __init__(
+        self, detail: str = "X could not be reached.", outcome: str = "Nothing was changed"
+    ) -> None:
+        self.detail = detail
+        super().__init__(f"{detail} {outcome}; please try again in a moment.")
+
+
+class TwitterAuthRevoked(TwitterError):
+    """X refused the credentials (401): the token was revoked or the keys are wrong."""
+
+    def __init__(self) -> None:
+        super().__init__("X refused the sign-in: access was revoked or the keys are not valid.")
+
+
+class TwitterNoWriteAccess(TwitterError):
+    """The app or the token has no write access, so it cannot post."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X granted read-only access. The bot's X app must have the 'Read and write' "
+            "permission; once the operator has set it, link again."
+        )
+
+
+class TwitterCallbackRejected(TwitterError):
+    """X did not accept our callback URL."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "X did not accept the callback URL. Register PUBLIC_URL/oauth/callback "
+            "in the X app's settings."
+        )
+
+
 class TwitterDuplicate(TwitterError):
     """X refuses a tweet with the same text as an earlier one."""
 
@@ -310,3 +301,12 @@ class TwitterMaybePosted(TwitterError):
             "X did not answer in time, so the tweet may or may not have been posted. "
             "Check your profile before trying again."
         )
+
+
+class TwitterRejected(TwitterError):
+    """X refused the request for another reason."""
+
+    def __init__(self, status: int, code: int | None, detail: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(f"X refused the request ({status}): {detail}")
