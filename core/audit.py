@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import SessionFactory
-from core.models import AuditEntry, utcnow
+from core.models import AuditEntry
 
 
 class Action(enum.StrEnum):
@@ -55,6 +55,7 @@ def record(
     target_id: int | None = None,
     guild_id: int | None = None,
     reason: str | None = None,
+    at: datetime,
 ) -> None:
     """Add an audit row to the caller's transaction."""
     session.add(
@@ -64,7 +65,7 @@ def record(
             target_id=target_id,
             guild_id=guild_id,
             reason=(reason or None) and reason[:500],
-            created_at=utcnow(),
+            created_at=at,
         )
     )
 

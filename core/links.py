@@ -24,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from core import audit, errors
 from core import link_statements as sql
 from core.audit import Action, Actor
+from core.clock import Clock, utcnow
 from core.db import SessionFactory
-from core.models import IntentStatus, utcnow
+from core.models import IntentStatus
 from core.sealing import Sealer
 from core.twitter import TokenPair, TwitterClient
 
@@ -124,7 +125,7 @@ class LinkService:
         code_ttl: timedelta,
         code_attempts: int,
         exchange_wait: timedelta = timedelta(seconds=15),
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._sessions = sessions
         self._sealer = sealer
@@ -285,7 +286,14 @@ class LinkService:
             if row is None:
                 raise errors.NotLinked()
             if by is not None:
-                audit.record(session, by, Action.UNLINK, target_id=discord_user_id, reason=reason)
+                audit.record(
+                    session,
+                    by,
+                    Action.UNLINK,
+                    target_id=discord_user_id,
+                    reason=reason,
+                    at=self._clock(),
+                )
         link = _link_of(row)
         sealed = _SealedCredentials(
             link.screen_name, row.access_token_sealed, row.access_token_secret_sealed

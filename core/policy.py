@@ -9,8 +9,9 @@ from sqlalchemy import delete, select
 
 from core import audit
 from core.audit import Action, Actor
+from core.clock import Clock, utcnow
 from core.db import SessionFactory
-from core.models import GuildBlock, GuildPolicy, utcnow
+from core.models import GuildBlock, GuildPolicy
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,9 @@ def _policy_of(row: GuildPolicy | None) -> Policy:
 class PolicyService:
     """Reading and changing a server's rules; every change is audited."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, clock: Clock = utcnow) -> None:
         self._sessions = sessions
+        self._clock = clock
 
     async def get(self, guild_id: int) -> Policy:
         """The server's policy, defaults where it set nothing."""
@@ -49,22 +51,26 @@ class PolicyService:
         unknown = set(changes) - POLICY_FIELDS
         if unknown:
             raise ValueError(f"unknown policy fields: {sorted(unknown)}")
+        now = self._clock()
         async with self._sessions.begin() as session:
             row = await session.get(GuildPolicy, guild_id, with_for_update=True)
             if row is None:
-                row = GuildPolicy(guild_id=guild_id, tweeting_enabled=True, updated_at=utcnow())
+                row = GuildPolicy(guild_id=guild_id, tweeting_enabled=True, updated_at=now)
                 session.add(row)
             for name, value in changes.items():
                 setattr(row, name, value)
-            row.updated_at = utcnow()
+            row.updated_at = now
             described = ", ".join(f"{name}={value}" for name, value in sorted(changes.items()))
-            audit.record(session, actor, Action.SETTINGS, guild_id=guild_id, reason=described)
+            audit.record(
+                session, actor, Action.SETTINGS, guild_id=guild_id, reason=described, at=now
+            )
         return _policy_of(row)
 
     async def block(
         self, actor: Actor, guild_id: int, member_id: int, reason: str | None = None
     ) -> bool:
         """Stop a member tweeting in this server; False if they already were blocked."""
+        now = self._clock()
         async with self._sessions.begin() as session:
             if await session.get(GuildBlock, (guild_id, member_id)) is not None:
                 return False
@@ -74,11 +80,17 @@ class PolicyService:
                     discord_user_id=member_id,
                     blocked_by=actor.discord_user_id or 0,
                     reason=reason,
-                    created_at=utcnow(),
+                    created_at=now,
                 )
             )
             audit.record(
-                session, actor, Action.BLOCK, target_id=member_id, guild_id=guild_id, reason=reason
+                session,
+                actor,
+                Action.BLOCK,
+                target_id=member_id,
+                guild_id=guild_id,
+                reason=reason,
+                at=now,
             )
         return True
 
@@ -101,6 +113,7 @@ class PolicyService:
                 target_id=member_id,
                 guild_id=guild_id,
                 reason=reason,
+                at=self._clock(),
             )
         return True
 

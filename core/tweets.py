@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import errors
+from core.clock import Clock, utcnow
 from core.db import SessionFactory
 from core.models import (
     GuildBlock,
@@ -39,7 +40,6 @@ from core.models import (
     Tweet,
     TweetDraft,
     TweetStatus,
-    utcnow,
 )
 from core.sealing import Sealer
 from core.tweet_text import check_image, check_text
@@ -121,7 +121,7 @@ class TweetService:
         *,
         limits: Limits,
         draft_ttl: timedelta = timedelta(minutes=15),
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._sessions = sessions
         self._sealer = sealer

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 
+from core.clock import Clock, utcnow
 from core.db import SessionFactory
-from core.models import Tweet, TweetStatus, utcnow
+from core.models import Tweet, TweetStatus
 
 WINDOWS = (1, 7, 30)
 
@@ -38,15 +39,16 @@ _BILLED = (TweetStatus.POSTED, TweetStatus.UNKNOWN)
 class UsageService:
     """Usage figures from the tweets ledger."""
 
-    def __init__(self, sessions: SessionFactory, prices: Prices) -> None:
+    def __init__(self, sessions: SessionFactory, prices: Prices, clock: Clock = utcnow) -> None:
         self._sessions = sessions
         self._prices = prices
+        self._clock = clock
 
     async def usage(
         self, *, guild_id: int | None = None, now: datetime | None = None
     ) -> list[Usage]:
         """Posts over the last 1, 7 and 30 days, in one server or everywhere, with their cost."""
-        now = now or utcnow()
+        now = now or self._clock()
         with_url = func.sum(case((Tweet.has_url, 1), else_=0))
         results = []
         async with self._sessions() as session:
@@ -67,7 +69,7 @@ class UsageService:
         self, member_id: int, *, guild_id: int | None = None, now: datetime | None = None
     ) -> tuple[int, int]:
         """A member's posts in the last 24 hours and 30 days (in one server, or everywhere)."""
-        now = now or utcnow()
+        now = now or self._clock()
         counts = []
         async with self._sessions() as session:
             for days in (1, 30):

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from bot.exts.linking import ENTER_CODE_ID, REPLACE_LINK_ID
-from core.models import LinkIntent, utcnow
+from core.clock import utcnow
+from core.models import LinkIntent
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, ResponseType
 from tests.fakes.twitter import FakeTwitter
 from tests.support.discord_bot import (

@@ -12,8 +12,9 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
+from core.clock import utcnow
 from core.links import Link, LinkService
-from core.models import IntentStatus, LinkedAccount, LinkIntent, utcnow
+from core.models import IntentStatus, LinkedAccount, LinkIntent
 from core.sealing import Sealer, SealingError
 from tests.fakes.twitter import FakeTwitter
 from tests.support.member_browser import MemberBrowser

@@ -10,7 +10,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
-from core.models import LinkedAccount, Tweet, TweetStatus, utcnow
+from core.clock import utcnow
+from core.models import LinkedAccount, Tweet, TweetStatus
 from core.sealing import Sealer, SealingError
 from core.tweets import Image, Limits, TweetService, Where
 from core.twitter import TwitterClient

@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from core import errors
+from core.clock import Clock, utcnow
 from core.links import LinkService
-from core.models import utcnow
 from web.pages import Pages
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 LINKS = web.AppKey("links", LinkService)
 PAGES = web.AppKey("pages", Pages)
 PING: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("ping")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 # Long enough for any token X issues; anything longer is not from X.
 MAX_PARAM_LENGTH = 512
@@ -33,6 +34,7 @@ def create_app(
     *,
     twitter_api_base: str,
     ping: Callable[[], Awaitable[bool]],
+    clock: Clock = utcnow,
 ) -> web.Application:
     """The aiohttp application; its resources are owned by the caller (the composition root)."""
     origin = urlsplit(twitter_api_base)
@@ -40,6 +42,7 @@ def create_app(
     app[LINKS] = links
     app[PAGES] = Pages(form_targets=[f"{origin.scheme}://{origin.netloc}"])
     app[PING] = ping
+    app[CLOCK] = clock
     app.router.add_get("/link/{intent_id}", landing, allow_head=True)
     app.router.add_post("/link/{intent_id}", continue_to_x)
     app.router.add_get("/oauth/callback", oauth_callback)
@@ -120,7 +123,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
         code=outcome.code,
         screen_name=outcome.screen_name,
         discord_name=outcome.discord_name,
-        minutes_left=_minutes_until(outcome.code_expires_at),
+        minutes_left=_minutes_between(request.app[CLOCK](), outcome.code_expires_at),
     )
 
 
@@ -220,7 +223,7 @@ def _param(request: web.Request, name: str) -> str | None:
     return value
 
 
-def _minutes_until(moment: datetime | None) -> int:
+def _minutes_between(now: datetime, moment: datetime | None) -> int:
     if moment is None:
         return 0
-    return max(1, round((moment - utcnow()).total_seconds() / 60))
+    return max(1, round((moment - now).total_seconds() / 60))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.models import Tweet, TweetStatus, utcnow
+from core.clock import utcnow
+from core.models import Tweet, TweetStatus
 from tweetlink.services import Services
 
 
