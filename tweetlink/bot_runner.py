@@ -83,7 +83,7 @@ async def check_discord(services: Services) -> tuple[str, bool]:
             await client.login(token)
             application = await client.application_info()
     except discord.LoginFailure:
-        return "Discord refused DISCORD_TOKEN; copy the bot's token again", False
+        return str(DiscordLoginFailed()), False
     except (discord.HTTPException, OSError) as error:
         return f"Discord could not be reached ({type(error).__name__})", False
     invite = discord.utils.oauth_url(

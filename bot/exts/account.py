@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.client import TweetlinkBot
 from bot.unlinking import ConfirmUnlink
+from core import errors
 
 
 class Account(commands.Cog):
@@ -23,7 +24,7 @@ class Account(commands.Cog):
         """@handle, since when, and whether X still accepts the link."""
         link = await self.links.get(interaction.user.id)
         if link is None:
-            message = "No X account is linked. Run /link-twitter to link one."
+            message = str(errors.NotLinked())
         else:
             since = discord.utils.format_dt(link.linked_at, "R")
             health = "working" if link.healthy else "revoked at X: run /link-twitter to link again"
@@ -35,7 +36,7 @@ class Account(commands.Cog):
         """Ask first; the buttons do the work."""
         link = await self.links.get(interaction.user.id)
         if link is None:
-            await interaction.response.send_message("No X account is linked.", ephemeral=True)
+            await interaction.response.send_message(str(errors.NotLinked()), ephemeral=True)
             return
         await interaction.response.send_message(
             f"Unlink @{link.screen_name}? The bot will no longer be able to post for you.",

@@ -20,6 +20,7 @@ from core.usage import Usage
 log = logging.getLogger(__name__)
 
 Reason = app_commands.Range[str, 1, 300]
+REASON_HELP = "Why (kept in the audit log)"
 Cap = app_commands.Range[int, 0, 100_000]
 
 
@@ -73,7 +74,7 @@ class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
         return Actor(interaction.user.id)
 
     @app_commands.command(description="Remove a member's X link everywhere (operators only)")
-    @app_commands.describe(member="Whose link to remove", reason="Why (kept in the audit log)")
+    @app_commands.describe(member="Whose link to remove", reason=REASON_HELP)
     async def unlink(
         self,
         interaction: discord.Interaction[Any],
@@ -94,7 +95,7 @@ class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
         )
 
     @app_commands.command(description="Stop a member posting to X in this server")
-    @app_commands.describe(member="Who may not post here", reason="Why (kept in the audit log)")
+    @app_commands.describe(member="Who may not post here", reason=REASON_HELP)
     async def block(
         self,
         interaction: discord.Interaction[Any],
@@ -115,7 +116,7 @@ class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
         await interaction.response.send_message(message, ephemeral=True)
 
     @app_commands.command(description="Let a blocked member post to X in this server again")
-    @app_commands.describe(member="Who may post here again", reason="Why (kept in the audit log)")
+    @app_commands.describe(member="Who may post here again", reason=REASON_HELP)
     async def unblock(
         self,
         interaction: discord.Interaction[Any],

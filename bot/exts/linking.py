@@ -14,6 +14,7 @@ from core.links import LinkService
 
 ENTER_CODE_ID = "tweetlink:enter-code"
 REPLACE_LINK_ID = "tweetlink:replace-link"
+REPLACE_LINK_LABEL = "Link another account"
 CODE_FIELD_ID = "tweetlink:code"
 CANNOT_DM = 50007
 
@@ -66,7 +67,7 @@ class PersistentLinkViews(discord.ui.View):
         self.cog = cog
         self.add_item(EnterCodeButton(cog.links))
 
-    @discord.ui.button(label="Link another account", custom_id=REPLACE_LINK_ID)
+    @discord.ui.button(label=REPLACE_LINK_LABEL, custom_id=REPLACE_LINK_ID)
     async def replace_link(
         self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
     ) -> None:
@@ -92,7 +93,7 @@ def link_message_view(url: str, links: LinkService) -> discord.ui.View:
 def replace_link_view() -> discord.ui.View:
     """The one button offered to a member who is already linked."""
     view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label="Link another account", custom_id=REPLACE_LINK_ID))
+    view.add_item(discord.ui.Button(label=REPLACE_LINK_LABEL, custom_id=REPLACE_LINK_ID))
     view.stop()
     return view
 
