@@ -54,8 +54,6 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     twitter_api_base: str = "https://api.x.com"
     twitter_timeout_seconds: float = Field(default=10.0, gt=0)
-    discord_api_base: str | None = None
-    discord_gateway_url: str | None = None
     link_intent_ttl_seconds: int = Field(default=900, gt=0)
     confirmation_code_ttl_seconds: int = Field(default=600, gt=0)
     confirmation_code_attempts: int = Field(default=5, gt=0)
@@ -78,7 +76,7 @@ class Settings(BaseSettings):
             _refuse_placeholder(value.get_secret_value())
         return value
 
-    @field_validator("public_url", "twitter_api_base", "discord_api_base")
+    @field_validator("public_url", "twitter_api_base")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

@@ -15,6 +15,8 @@ import pytest
 from core.config import Settings
 from tests.fakes.discord import FakeDiscord
 from tests.support.processes import environment_of, tweetlink
+from tests.support.tweetlink_on_fake_discord import MODULE as TWEETLINK_ON_FAKE_DISCORD
+from tests.support.tweetlink_on_fake_discord import fake_discord_environment
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -31,9 +33,7 @@ def env(settings: Settings, fake_discord: FakeDiscord) -> dict[str, str]:
     env = environment_of(settings)
     port = free_port()
     env.update(
-        DISCORD_TOKEN=fake_discord.token,
-        DISCORD_API_BASE=fake_discord.api_base,
-        DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+        **fake_discord_environment(fake_discord),
         WEB_PORT=str(port),
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         LOG_LEVEL="DEBUG",
@@ -47,7 +47,7 @@ async def running(env: dict[str, str], tmp_path: Path) -> AsyncIterator[asyncio.
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tweetlink",
+        TWEETLINK_ON_FAKE_DISCORD,
         "run",
         cwd=tmp_path,
         env=env,
@@ -90,7 +90,7 @@ async def test_check_logs_in_to_discord_and_prints_the_invite(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """`check` logs in to Discord and prints the invite URL with both scopes."""
-    finished = await tweetlink(tmp_path, env, "check")
+    finished = await tweetlink(tmp_path, env, "check", module=TWEETLINK_ON_FAKE_DISCORD)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "Discord: logged in as" in finished.stdout
     assert "scope=bot+applications.commands" in finished.stdout
@@ -99,6 +99,6 @@ async def test_check_logs_in_to_discord_and_prints_the_invite(
 async def test_check_names_a_refused_discord_token(env: dict[str, str], tmp_path: Path) -> None:
     """A token Discord refuses is named in words."""
     env["DISCORD_TOKEN"] = "not-the-token"
-    finished = await tweetlink(tmp_path, env, "check")
+    finished = await tweetlink(tmp_path, env, "check", module=TWEETLINK_ON_FAKE_DISCORD)
     assert finished.returncode == 1
     assert "Discord refused DISCORD_TOKEN" in finished.stdout

@@ -8,12 +8,9 @@ import logging
 from typing import Any
 
 import discord
-import yarl
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from bot.client import BotServices, TweetlinkBot
-from core.config import MissingSetting, Settings
+from core.config import MissingSetting
 from tweetlink.services import Services
 
 log = logging.getLogger(__name__)
@@ -26,14 +23,6 @@ class DiscordLoginFailed(Exception):
 
     def __init__(self) -> None:
         super().__init__("Discord refused DISCORD_TOKEN; copy the bot's token again")
-
-
-def point_at_discord(settings: Settings) -> None:
-    """Aim discord.py at another Discord (the tests' fake) when the settings say so."""
-    if settings.discord_api_base:
-        Route.BASE = settings.discord_api_base
-    if settings.discord_gateway_url:
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def create_bot(services: Services, **options: Any) -> TweetlinkBot:
@@ -51,7 +40,6 @@ def create_bot(services: Services, **options: Any) -> TweetlinkBot:
 
 async def run_bot(services: Services, stop: asyncio.Event) -> None:
     """Run the Discord bot until `stop` is set or the connection ends for good."""
-    point_at_discord(services.settings)
     bot = create_bot(services)
     async with bot:
         try:
@@ -76,7 +64,6 @@ async def check_discord(services: Services) -> tuple[str, bool]:
         token = services.settings.bot_token()
     except MissingSetting as missing:
         return f"{missing}, so the bot cannot run", False
-    point_at_discord(services.settings)
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with client:

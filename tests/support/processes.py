@@ -35,12 +35,15 @@ def environment_of(settings: Settings) -> dict[str, str]:
     return env
 
 
-async def tweetlink(cwd: Path, env: dict[str, str], *args: str) -> Finished:
-    """Run `tweetlink ARGS…` in `cwd` (where there is no .env) and wait for it."""
+async def tweetlink(
+    cwd: Path, env: dict[str, str], *args: str, module: str = "tweetlink"
+) -> Finished:
+    """Run `tweetlink ARGS…` (as `python -m module`) in `cwd`, where there is no .env, and wait
+    for it."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tweetlink",
+        module,
         *args,
         cwd=cwd,
         env=env,
