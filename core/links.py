@@ -10,6 +10,7 @@ meanwhile, the unique key refuses the second and the step runs again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -33,8 +34,7 @@ from core.twitter import TokenPair, TwitterClient
 log = logging.getLogger(__name__)
 
 CODE_DIGITS = 6
-# A step that met a row another process inserted meanwhile (a unique key) runs again.
-ATTEMPTS = 3
+ATTEMPTS = 3  # of a step that meets a row another process inserted meanwhile
 # How often a callback that finds another one exchanging its verifier at X looks again.
 EXCHANGE_POLL_SECONDS = 0.05
 
@@ -286,13 +286,9 @@ class LinkService:
             if row is None:
                 raise errors.NotLinked()
             if by is not None:
+                at = self._clock()
                 audit.record(
-                    session,
-                    by,
-                    Action.UNLINK,
-                    target_id=discord_user_id,
-                    reason=reason,
-                    at=self._clock(),
+                    session, by, Action.UNLINK, target_id=discord_user_id, reason=reason, at=at
                 )
         link = _link_of(row)
         sealed = _SealedCredentials(
@@ -457,14 +453,9 @@ class LinkService:
 
 
 async def _again_if_raced(step: Callable[[], Awaitable[T]]) -> T:
-    """Run a one-transaction step, again if another process inserted a row it meant to.
-
-    The loser's whole transaction rolled back, so running it again sees the winner's row.
-    """
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
+    """Run a one-transaction step, again if another process inserted a row it meant to: its
+    whole transaction rolled back, so running it again sees the winner's row."""
+    for _ in range(ATTEMPTS - 1):
+        with contextlib.suppress(IntegrityError):
             return await step()
-        except IntegrityError:
-            if attempt == ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    return await step()

@@ -15,34 +15,17 @@ import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    ScalarSelect,
-    and_,
-    delete,
-    exists,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
 
 from core import errors
+from core import tweet_statements as sql
 from core.clock import Clock, utcnow
 from core.db import SessionFactory
-from core.models import (
-    GuildBlock,
-    GuildPolicy,
-    LinkedAccount,
-    Tweet,
-    TweetDraft,
-    TweetStatus,
-)
+from core.models import TweetStatus
 from core.sealing import Sealer
-from core.tweet_text import check_image, check_text
+from core.tweet_text import check_image, check_text, measure
 from core.twitter import TokenPair, TwitterClient
 
 log = logging.getLogger(__name__)
@@ -135,43 +118,39 @@ class TweetService:
         measured = check_text(text, has_image=image is not None)
         image_type = check_image(image.data) if image is not None else None
         now = self._clock()
+        draft_id, expires_at = secrets.token_urlsafe(16), now + self._draft_ttl
         async with self._sessions.begin() as session:
-            account = await session.get(LinkedAccount, where.member_id)
-            if account is None:
+            rules = (
+                await session.execute(sql.SELECT_PREVIEW_RULES, self._figures_of(where, now))
+            ).first()
+            if rules is None:
                 raise errors.NotLinked()
-            if account.revoked_at is not None:
+            if rules.revoked_at is not None:
                 raise errors.LinkRevoked()
-            policy = await session.get(GuildPolicy, where.guild_id)
-            await self._check_rules(session, where, policy, now)
-            draft = TweetDraft(
-                id=secrets.token_urlsafe(16),
-                discord_user_id=where.member_id,
-                guild_id=where.guild_id,
-                channel_id=where.channel_id,
-                text=text,
-                image=image.data if image is not None else None,
-                image_type=image_type,
-                created_at=now,
-                expires_at=now + self._draft_ttl,
+            self._check_rules(where, rules, rules, now)
+            await session.execute(
+                sql.INSERT_DRAFT,
+                {
+                    "id": draft_id,
+                    "discord_user_id": where.member_id,
+                    "guild_id": where.guild_id,
+                    "channel_id": where.channel_id,
+                    "text": text,
+                    "image": image.data if image is not None else None,
+                    "image_type": image_type,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                },
             )
-            session.add(draft)
+        has_image = image is not None
         return Draft(
-            draft.id,
-            text,
-            measured.weighted_length,
-            image is not None,
-            account.screen_name,
-            draft.expires_at,
+            draft_id, text, measured.weighted_length, has_image, rules.screen_name, expires_at
         )
 
     async def cancel(self, draft_id: str, member_id: int) -> None:
         """Drop a draft; cancelling twice is harmless."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                delete(TweetDraft).where(
-                    TweetDraft.id == draft_id, TweetDraft.discord_user_id == member_id
-                )
-            )
+            await session.execute(sql.DELETE_DRAFT, {"draft_id": draft_id, "member": member_id})
 
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
@@ -211,129 +190,79 @@ class TweetService:
         log.info("posted tweet %s for Discord user %s", tweet_id, where.member_id)
         return PostedTweet(tweet_id, reservation.screen_name)
 
-    async def _reserve(self, draft_id: str, where: Where) -> tuple[TweetDraft, _Reservation]:
+    async def _reserve(self, draft_id: str, where: Where) -> tuple[Any, _Reservation]:
         """Claim the draft and book it in the ledger, within the rules, in one transaction."""
         async with self._sessions.begin() as session:
             # Locks the member's row (PostgreSQL; SQLite's transaction holds the write lock)
             # until commit, so two presses of Post in any processes are counted one after the
             # other. The server's policy row is locked next, always in that order.
-            locked = await session.execute(
-                select(
-                    LinkedAccount.twitter_user_id,
-                    LinkedAccount.screen_name,
-                    LinkedAccount.access_token_sealed,
-                    LinkedAccount.access_token_secret_sealed,
-                    LinkedAccount.revoked_at,
-                )
-                .where(LinkedAccount.discord_user_id == where.member_id)
-                .with_for_update()
-            )
-            account = locked.first()
+            member = {"member": where.member_id}
+            account = (await session.execute(sql.LOCK_POSTER, member)).first()
             now = self._clock()  # read under the lock, so it is later than every counted row
-            claimed = await session.scalars(
-                delete(TweetDraft)
-                .where(
-                    or_(
-                        and_(
-                            TweetDraft.id == draft_id,
-                            TweetDraft.discord_user_id == where.member_id,
-                        ),
-                        TweetDraft.expires_at <= now,  # sweep old previews while here
-                    )
-                )
-                .returning(TweetDraft)
-            )
+            claim = {"draft_id": draft_id, "member": where.member_id, "now": now}
+            claimed = await session.execute(sql.CLAIM_DRAFT, claim)
             draft = next((d for d in claimed if d.id == draft_id and d.expires_at > now), None)
             if draft is None:
                 raise errors.DraftGone()
             if account is None:
                 raise errors.NotLinked()
-            twitter_user_id, screen_name, token_sealed, secret_sealed, revoked_at = account
-            if revoked_at is not None:
+            if account.revoked_at is not None:
                 raise errors.LinkRevoked()
-            measured = check_text(draft.text, has_image=draft.image is not None)
             where = Where(where.member_id, draft.guild_id, draft.channel_id, where.role_ids)
-            policy = await self._lock_policy(session, where.guild_id, now)
-            await self._check_rules(session, where, policy, now)
-            ledger = Tweet(
-                discord_user_id=where.member_id,
-                guild_id=where.guild_id,
-                channel_id=where.channel_id,
-                twitter_user_id=twitter_user_id,
-                screen_name=screen_name,
-                status=TweetStatus.PENDING,
-                has_url=measured.has_url,
-                has_media=draft.image is not None,
-                created_at=now,
-            )
-            session.add(ledger)
-            await session.flush()
-            reservation = _Reservation(
-                ledger.id, screen_name, twitter_user_id, token_sealed, secret_sealed
-            )
+            lock_policy = sql.lock_policy(session.get_bind().dialect.name)
+            policy = (
+                await session.execute(lock_policy, {"guild": where.guild_id, "now": now})
+            ).one()
+            figures = (
+                await session.execute(sql.SELECT_FIGURES, self._figures_of(where, now))
+            ).one()
+            self._check_rules(where, policy, figures, now)
+            booking = {
+                "discord_user_id": where.member_id,
+                "guild_id": where.guild_id,
+                "channel_id": where.channel_id,
+                "twitter_user_id": account.twitter_user_id,
+                "screen_name": account.screen_name,
+                "status": TweetStatus.PENDING,
+                "has_url": measure(draft.text).has_url,
+                "has_media": draft.image is not None,
+                "created_at": now,
+            }
+            row_id = (await session.execute(sql.BOOK_TWEET, booking)).scalar_one()
+        reservation = _Reservation(
+            row_id,
+            account.screen_name,
+            account.twitter_user_id,
+            account.access_token_sealed,
+            account.access_token_secret_sealed,
+        )
         return draft, reservation
 
-    async def _lock_policy(
-        self, session: AsyncSession, guild_id: int, now: datetime
-    ) -> GuildPolicy:
-        """The server's policy row, created with defaults if missing, locked until commit."""
-        insert = (
-            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        )
-        statement = insert(GuildPolicy).values(
-            guild_id=guild_id, tweeting_enabled=True, updated_at=now
-        )
-        upsert = statement.on_conflict_do_update(
-            index_elements=[GuildPolicy.guild_id],
-            set_={"guild_id": statement.excluded.guild_id},
-        ).returning(GuildPolicy)
-        policy = (await session.scalars(upsert)).one()
-        return policy
+    def _figures_of(self, where: Where, now: datetime) -> dict[str, Any]:
+        """The parameters of the rules' figures for this member in this server."""
+        return {"member": where.member_id, "guild": where.guild_id, "day_ago": now - DAY}
 
-    async def _check_rules(
-        self, session: AsyncSession, where: Where, policy: GuildPolicy | None, now: datetime
+    def _check_rules(
+        self, where: Where, policy: Row[Any], figures: Row[Any], now: datetime
     ) -> None:
-        """The server's policy, the cooldown and the daily caps, counted from the ledger."""
-        if policy is not None:
-            if not policy.tweeting_enabled:
-                raise errors.TweetingDisabled()
-            if (
-                policy.required_role_id is not None
-                and policy.required_role_id not in where.role_ids
-            ):
-                raise errors.RoleRequired(policy.required_role_id)
-        recent = Tweet.created_at > now - DAY
-        by_member = Tweet.discord_user_id == where.member_id
-        in_guild = Tweet.guild_id == where.guild_id
-        # One round trip for every figure the rules need.
-        blocked, member_count, member_last, member_in_guild, guild_count = (
-            await session.execute(
-                select(
-                    exists().where(
-                        GuildBlock.guild_id == where.guild_id,
-                        GuildBlock.discord_user_id == where.member_id,
-                    ),
-                    _count_where(recent, by_member),
-                    select(func.max(Tweet.created_at)).where(by_member).scalar_subquery(),
-                    _count_where(recent, by_member, in_guild),
-                    _count_where(recent, in_guild),
-                )
-            )
-        ).one()
-        if blocked:
+        """The server's policy (null columns: no policy set), the cooldown and the daily caps,
+        counted from the ledger."""
+        if policy.tweeting_enabled is False:
+            raise errors.TweetingDisabled()
+        if policy.required_role_id is not None and policy.required_role_id not in where.role_ids:
+            raise errors.RoleRequired(policy.required_role_id)
+        if figures.blocked:
             raise errors.MemberBlocked()
-        cooldown = self._limits.cooldown
+        cooldown, member_last = self._limits.cooldown, figures.member_last
         if cooldown and member_last is not None and _aware(member_last) + cooldown > now:
             raise errors.TweetCooldown(_aware(member_last) + cooldown)
-        if member_count >= self._limits.member_daily_cap:
+        if figures.member_day >= self._limits.member_daily_cap:
             raise errors.DailyCapReached("member", self._limits.member_daily_cap)
-        member_cap_here = policy.member_daily_cap if policy is not None else None
-        if member_cap_here is not None and member_in_guild >= member_cap_here:
+        member_cap_here = policy.member_daily_cap
+        if member_cap_here is not None and figures.member_guild_day >= member_cap_here:
             raise errors.DailyCapReached("member", member_cap_here)
-        guild_cap = self._limits.guild_daily_cap
-        if policy is not None and policy.daily_cap is not None:
-            guild_cap = policy.daily_cap
-        if guild_count >= guild_cap:
+        guild_cap = self._limits.guild_daily_cap if policy.daily_cap is None else policy.daily_cap
+        if figures.guild_day >= guild_cap:
             raise errors.DailyCapReached("server", guild_cap)
 
     async def _record(
@@ -347,31 +276,26 @@ class TweetService:
 
     async def _settle(self, row_id: int, status: TweetStatus | None, tweet_id: str | None) -> None:
         async with self._sessions.begin() as session:
-            row = Tweet.id == row_id
             if status is None:
-                await session.execute(delete(Tweet).where(row))
-            else:
-                posted_at = self._clock() if status == TweetStatus.POSTED else None
-                await session.execute(
-                    update(Tweet)
-                    .where(row)
-                    .values(status=status, tweet_id=tweet_id, posted_at=posted_at)
-                )
+                await session.execute(sql.DROP_BOOKING, {"row_id": row_id})
+                return
+            posted_at = self._clock() if status == TweetStatus.POSTED else None
+            await session.execute(
+                sql.SETTLE_TWEET,
+                {
+                    "row_id": row_id,
+                    "new_status": status,
+                    "new_tweet_id": tweet_id,
+                    "new_posted_at": posted_at,
+                },
+            )
 
     async def _mark_revoked(self, member_id: int, twitter_user_id: str) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
-                update(LinkedAccount)
-                .where(
-                    LinkedAccount.discord_user_id == member_id,
-                    LinkedAccount.twitter_user_id == twitter_user_id,
-                )
-                .values(revoked_at=self._clock())
+                sql.MARK_REVOKED,
+                {"member": member_id, "twitter_user": twitter_user_id, "now": self._clock()},
             )
-
-
-def _count_where(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
-    return select(func.count()).select_from(Tweet).where(*conditions).scalar_subquery()
 
 
 def _aware(moment: datetime) -> datetime:

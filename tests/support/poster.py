@@ -56,6 +56,7 @@ async def start_poster(
         sys.executable,
         "-m",
         "tests.support.poster",
+        "--",  # a Fernet key may begin with "-"
         database_url,
         twitter_api_base,
         ",".join(encryption_keys),
