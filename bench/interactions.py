@@ -1,7 +1,9 @@
 """A burst of `/twitter-account` against `tweetlink run` on the fake Discord, and its memory.
 
-Starts the fake X and the fake Discord in this process, then `python -m tweetlink run` as a
-child process pointed at them (the same environment as tests/test_run.py), with `--members`
+Starts the fake X and the fake Discord in this process, then `tweetlink run` as a child process
+pointed at them, the way tests/test_run.py runs it: `python -m
+tests.support.tweetlink_on_fake_discord run`, tweetlink's own command line with discord.py aimed at
+the fake (production code has no switch for that), with `--members`
 members in one guild, `--linked` of whom have a linked X account. Once the bot has synced its
 commands, connected and answered one warm-up `/twitter-account`, it reads the bot's idle RSS, then
 dispatches one `/twitter-account` from each member, spread evenly over `--burst-seconds`, waits
@@ -38,7 +40,6 @@ import contextlib
 import os
 import resource
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -50,16 +51,17 @@ from typing import TypeVar
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
-from bench.common import percentile
+from bench.common import CONSUMER_KEY, CONSUMER_SECRET, free_port, percentile
+from core.clock import utcnow
 from core.db import create_engine, create_session_factory
-from core.models import LinkedAccount, utcnow
+from core.models import LinkedAccount
 from core.sealing import Sealer
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser
 from tests.fakes.twitter import FakeTwitter
+from tests.support.tweetlink_on_fake_discord import MODULE as TWEETLINK_ON_FAKE_DISCORD
+from tests.support.tweetlink_on_fake_discord import fake_discord_environment
 from tweetlink import migrations
 
-CONSUMER_KEY = "bench-consumer-key"
-CONSUMER_SECRET = "bench-consumer-secret"
 COMMAND = "twitter-account"
 NOT_LINKED = "No X account is linked"
 TARGET_P99 = 0.5  # seconds
@@ -119,23 +121,16 @@ def read_cpu(pid: int) -> float:
 
 
 def check_is_tweetlink_run(pid: int) -> None:
-    """Make sure `pid` is `python -m tweetlink run` itself (not a shell around it)."""
+    """Make sure `pid` is `tweetlink run` itself (not a shell around it)."""
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    if cmdline[1:4] != [b"-m", b"tweetlink", b"run"]:
-        raise BenchFailed(f"pid {pid} is not `python -m tweetlink run`: {cmdline!r}")
+    if cmdline[1:4] != [b"-m", TWEETLINK_ON_FAKE_DISCORD.encode(), b"run"]:
+        raise BenchFailed(f"pid {pid} is not `tweetlink run`: {cmdline!r}")
 
 
 def own_cpu() -> float:
     """User + system CPU seconds of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ms(seconds: float) -> str:
@@ -196,9 +191,7 @@ def environment(
     env = {name: value for name, value in os.environ.items() if not name.isupper()}
     env.update(
         PATH=os.environ.get("PATH", ""),
-        DISCORD_TOKEN=fake_discord.token,
-        DISCORD_API_BASE=fake_discord.api_base,
-        DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+        **fake_discord_environment(fake_discord),
         TWITTER_CONSUMER_KEY=CONSUMER_KEY,
         TWITTER_CONSUMER_SECRET=CONSUMER_SECRET,
         TWITTER_API_BASE=fake_twitter.base_url,
@@ -325,7 +318,7 @@ async def bench(args: argparse.Namespace, scratch: Path) -> int:
                 process = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "tweetlink",
+                    TWEETLINK_ON_FAKE_DISCORD,
                     "run",
                     cwd=scratch,  # no .env there
                     env=environment(fake, fake_twitter, args.database_url, key),
