@@ -234,7 +234,7 @@ async def test_read_only_token_is_explained(
     services: Services, browser: MemberBrowser, fake_twitter: FakeTwitter
 ) -> None:
     """A token without write access is refused with an explanation of Read and Write."""
-    fake_twitter.access_level = "read"
+    fake_twitter.granted_access_level = "read"
     page = await browser.authorize(await link_url(services, ALICE_DISCORD))
     assert page.status == 403
     assert "Read and write" in page.html

@@ -376,7 +376,7 @@ async def test_revoked_token_cannot_tweet() -> None:
 async def test_read_only_token_cannot_tweet() -> None:
     """A token issued to a read-only app gets 403 with the oauth1-permissions problem."""
     async with (
-        FakeTwitter(KEY, SECRET, access_level="read") as fake,
+        FakeTwitter(KEY, SECRET, granted_access_level="read") as fake,
         aiohttp.ClientSession() as session,
     ):
         rt = await request_token(session, fake)
@@ -690,6 +690,26 @@ async def test_fail_next_tweets_answers_503_and_records_nothing() -> None:
         assert fake.tweets == []
         assert fake.fail_next_tweets == []
         assert (await tweet(session, fake, access, "hello")).status == 201
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [("revoked", 401), ("read-only", 403), ("credits", 402), ("rate limit", 429), ("503", 503)],
+)
+async def test_refuse_next_tweet_refuses_that_users_next_tweet_only(how: str, status: int) -> None:
+    """One-shot: the user's next call is refused and records nothing; then it posts again, and
+    another user's call in between is not refused."""
+    async with FakeTwitter(KEY, SECRET) as fake, aiohttp.ClientSession() as session:
+        alice = await link(session, fake, "alice")
+        bob = await link(session, fake, "bob")
+        fake.refuse_next_tweet("alice", how)
+        assert (await tweet(session, fake, bob, "bob first")).status == 201
+        refused = await tweet(session, fake, alice, "hello")
+        assert refused.status == status
+        if how == "rate limit":
+            assert refused.headers["x-rate-limit-remaining"] == "0"
+        assert (await tweet(session, fake, alice, "hello")).status == 201
+        assert [t.text for t in fake.tweets] == ["bob first", "hello"]
 
 
 async def test_tweet_delay_posts_even_when_the_client_gives_up() -> None:

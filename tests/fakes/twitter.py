@@ -6,10 +6,37 @@
 ``/1.1/oauth/invalidate_token``, ``/2/media/upload`` (simple image upload) and ``/2/tweets``. Every
 signed request is verified like X does it: RFC 5849 HMAC-SHA1 over the method, the URL the server
 saw, the query, form-encoded body and OAuth parameters (JSON and multipart bodies are not signed),
-with timestamp bounds, nonce replay protection and single-use request tokens. Tests steer it through
-its attributes (``latency``, ``unavailable``, ``access_level``, ``revoke``, ``tweet_rate_limit``,
-``credits_exhausted``, ``tweet_delay``, ``fail_next_tweets``) and read what happened from
-``tweets``, ``media``, ``invalidated_tokens``, ``users`` and ``requests`` (or ``tweets_by``).
+with timestamp bounds, nonce replay protection and single-use request tokens. Tests read what
+happened from ``tweets``, ``media``, ``invalidated_tokens``, ``users`` and ``requests`` (or
+``tweets_by``), and make it refuse with the knobs below.
+
+Each way it can refuse is one-shot (it refuses the next matching request, then is spent) or
+lasting (it refuses every matching request until the test sets it back):
+
+=========================== ========= ==============================================================
+knob                        lasts     what X answers
+=========================== ========= ==============================================================
+refuse_next_tweet(u, how)   one-shot  u's next POST /2/tweets only: "revoked" 401, "read-only"
+                                      403, "credits" 402, "rate limit" 429 or "503" 503
+fail_next_tweets            one-shot  one status each, in order, for the next POST /2/tweets
+                                      calls, whoever makes them
+unavailable                 lasting   every route: 503 Over capacity
+credits_exhausted           lasting   /2/tweets and /2/media/upload: 402 CreditsDepleted
+tweet_rate_limit            lasting   POST /2/tweets past that many calls per user in 15 min: 429
+granted_access_level        lasting   tokens granted from then on get it; "read" ones get 403 on
+                                      posting (tokens granted before keep their level)
+revoke(token)               lasting   that access token: 401 (a new link's token works)
+revoke_user(u)              lasting   u's access tokens so far: 401 (a new link's token works)
+downgrade_user(u)           lasting   u's access tokens so far turn read-only: 403 on posting
+allowed_callbacks           lasting   /oauth/request_token with another callback: 403 code 415
+request_token_ttl           lasting   request tokens older than that are unknown
+timestamp_window            lasting   signatures timed outside it: 401 code 135
+=========================== ========= ==============================================================
+
+X's own rules refuse as well, always: a bad or replayed signature (401), a text the user already
+posted (403), media X would not take (400). Two lasting knobs slow it without refusing:
+``latency`` delays every answer, and ``tweet_delay`` answers a tweet late, after recording it (a
+client that gives up cannot know it was posted).
 
 Run it by hand: ``python -m tests.fakes.twitter --port 8081 --consumer-key K --consumer-secret S``.
 """
@@ -247,6 +274,16 @@ def _v2_status(status: int) -> web.Response:
     return _json(status, problem)
 
 
+# refuse_next_tweet's one-shot refusals, and X's answer to each (given the user's id).
+TWEET_REFUSALS: dict[str, Callable[[str], web.Response]] = {
+    "revoked": lambda _: _json(401, _V2_UNAUTHORIZED),
+    "read-only": lambda _: _json(403, _V2_NO_WRITE_PERMISSION),
+    "credits": _credits_depleted,
+    "rate limit": lambda _: _json(429, _V2_TOO_MANY_REQUESTS),
+    "503": lambda _: _v2_status(503),
+}
+
+
 def _image_type(data: bytes) -> str | None:
     for magic, mime in _IMAGE_MAGIC:
         if data.startswith(magic):
@@ -323,25 +360,31 @@ class FakeTwitter:
         allowed_callbacks: list[str] | None = None,
         request_token_ttl: float = 900.0,
         timestamp_window: float = 300.0,
-        access_level: str = "read-write",
+        granted_access_level: str = "read-write",
     ) -> None:
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
-        self.latency = latency
-        self.allowed_callbacks = allowed_callbacks
+        self.base_url = ""
+        # The knobs (see the module docstring's table); all lasting but fail_next_tweets.
+        self.latency = latency  # seconds before every answer
+        self.allowed_callbacks = allowed_callbacks  # None: any callback URL
         self.request_token_ttl = request_token_ttl
         self.timestamp_window = timestamp_window
-        self.access_level = access_level
-        self.base_url = ""
-        self.unavailable = False
+        # The app's permission: what access tokens granted from now on get ("read-write" or
+        # "read"); tokens granted before keep theirs (downgrade_user changes those).
+        self.granted_access_level = granted_access_level
+        self.unavailable = False  # True: every route answers 503 Over capacity
         # POST /2/tweets requests a user may make per 15-minute window; X counts every request.
         self.tweet_rate_limit = 100
         # True: /2/tweets and /2/media/upload answer 402 CreditsDepleted.
         self.credits_exhausted = False
         # Seconds /2/tweets waits after recording a tweet and before answering.
         self.tweet_delay = 0.0
-        # Status codes for the next /2/tweets calls, one per call, answered without recording.
+        # One-shot: status codes for the next /2/tweets calls (anyone's), one per call, answered
+        # without recording; each is spent by the call it answers.
         self.fail_next_tweets: list[int] = []
+        # One-shot: refuse_next_tweet's refusals, by user id, each spent by that user's next call.
+        self._next_tweet_refusals: dict[str, list[str]] = {}
         self.tweets: list[RecordedTweet] = []
         self.media: dict[str, RecordedMedia] = {}
         self.invalidated_tokens: set[str] = set()
@@ -374,37 +417,35 @@ class FakeTwitter:
         return [tweet for tweet in self.tweets if tweet.user_id == user.user_id]
 
     def revoke(self, access_token: str) -> None:
-        """Forget an access token, as when its user revokes the app on twitter.com."""
+        """Lasting: forget an access token, as when its user revokes the app on twitter.com."""
         self._access_tokens.pop(access_token, None)
 
     def revoke_user(self, screen_name: str) -> None:
-        """Forget every access token of a user, as when they revoke the app on x.com."""
+        """Lasting: forget every access token of a user so far, as when they revoke the app on
+        x.com (linking again gives a token that works)."""
         for token in [
             t for t, a in self._access_tokens.items() if a.user.screen_name == screen_name
         ]:
             del self._access_tokens[token]
 
     def downgrade_user(self, screen_name: str) -> None:
-        """Make a user's tokens read-only, as when the app loses its write permission."""
+        """Lasting: make a user's tokens so far read-only, as when the app loses its write
+        permission."""
         for access in self._access_tokens.values():
             if access.user.screen_name == screen_name:
                 access.access_level = "read"
 
     def refuse_next_tweet(self, screen_name: str, how: str) -> None:
-        """Make X refuse the user's next tweet: "revoked", "read-only", "credits" (402),
-        "rate limit" (429) or "503"."""
-        if how == "revoked":
-            self.revoke_user(screen_name)
-        elif how == "read-only":
-            self.downgrade_user(screen_name)
-        elif how == "credits":
-            self.credits_exhausted = True
-        elif how == "rate limit":
-            self.tweet_rate_limit = 0
-        elif how == "503":
-            self.fail_next_tweets.append(503)
-        else:
-            raise ValueError(f"no such refusal: {how!r}")
+        """One-shot: X refuses the user's next POST /2/tweets, and that one only, with what it
+        answers when the token was "revoked" (401), is "read-only" (403), the "credits" are used
+        up (402), the "rate limit" is reached (429), or with a "503". Calls queue up.
+
+        For a refusal that lasts, use revoke_user, downgrade_user, credits_exhausted,
+        tweet_rate_limit or unavailable."""
+        if how not in TWEET_REFUSALS:
+            raise ValueError(f"no such refusal: {how!r}; one of {sorted(TWEET_REFUSALS)}")
+        user_id = self.add_user(screen_name).user_id
+        self._next_tweet_refusals.setdefault(user_id, []).append(how)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port) and return the base URL."""
@@ -636,7 +677,7 @@ class FakeTwitter:
             raise _ApiError(*_INVALID_TOKEN)
         del self._request_tokens[request_token.token]
         # x_auth_access_type=read narrows the grant below what the app itself may do.
-        level = "read" if request_token.access_type == "read" else self.access_level
+        level = "read" if request_token.access_type == "read" else self.granted_access_level
         access_token = _AccessToken(
             token=f"{user.user_id}-{secrets.token_urlsafe(30)}",
             secret=secrets.token_urlsafe(32),
@@ -746,7 +787,13 @@ class FakeTwitter:
             "x-rate-limit-remaining": str(remaining),
             "x-rate-limit-reset": str(int(window.started_at + RATE_LIMIT_WINDOW)),
         }
-        if self.fail_next_tweets:
+        refusals = self._next_tweet_refusals.get(user_id)
+        if refusals:
+            how = refusals.pop(0)
+            answer = TWEET_REFUSALS[how](user_id)
+            if how == "rate limit":
+                rate_headers["x-rate-limit-remaining"] = "0"
+        elif self.fail_next_tweets:
             status = self.fail_next_tweets.pop(0)
             answer = _credits_depleted(user_id) if status == 402 else _v2_status(status)
         elif window.requests > self.tweet_rate_limit:

@@ -1,0 +1,117 @@
+"""The fake Discord's websocket gateway: HELLO, IDENTIFY, READY, heartbeats and dispatch."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from enum import IntEnum
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.discord.state import Json, World
+
+
+class Op(IntEnum):
+    """Gateway opcodes the fake sends or understands."""
+
+    DISPATCH = 0
+    HEARTBEAT = 1
+    IDENTIFY = 2
+    HELLO = 10
+    HEARTBEAT_ACK = 11
+
+
+class Session:
+    """One gateway connection: a bot, or one shard of it."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.seq = 0
+        self.shard: tuple[int, int] | None = None  # (shard id, shard count)
+        self.ready = False
+
+    def handles(self, guild_id: int | None) -> bool:
+        """Whether events of this guild come here (DMs go to shard 0, like on Discord)."""
+        return self.shard is None or ((guild_id or 0) >> 22) % self.shard[1] == self.shard[0]
+
+    async def send(self, op: Op, d: Any, t: str | None = None) -> None:
+        """Send one gateway payload; dispatches are numbered."""
+        if op == Op.DISPATCH:
+            self.seq += 1
+        payload = {"op": op, "d": d, "s": self.seq if op == Op.DISPATCH else None, "t": t}
+        await self.ws.send_str(json.dumps(payload))
+
+
+class Gateway:
+    """The ``/gateway`` websocket: bots identify, get READY and their guilds, then events."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.sessions: list[Session] = []
+        self.identifies: list[Json] = []  # IDENTIFY payloads without the token
+
+    @property
+    def connected(self) -> bool:
+        """Whether a bot has identified and can receive events."""
+        return any(session.ready for session in self.sessions)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve one connection until it closes."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        session = Session(ws)
+        self.sessions.append(session)
+        try:
+            # discord.py sends a heartbeat on this interval; the fake only acknowledges them.
+            await session.send(Op.HELLO, {"heartbeat_interval": 41250})
+            async for frame in ws:
+                if frame.type is aiohttp.WSMsgType.TEXT:
+                    message = json.loads(frame.data)
+                    if message["op"] == Op.HEARTBEAT:
+                        await session.send(Op.HEARTBEAT_ACK, None)
+                    elif message["op"] == Op.IDENTIFY:
+                        await self._identify(session, message["d"])
+        finally:
+            self.sessions.remove(session)
+        return ws
+
+    async def dispatch(self, name: str, data: Json, *, guild_id: int | None = None) -> None:
+        """Send an event to the connected bot (the shard handling ``guild_id``)."""
+        sessions = [s for s in self.sessions if s.ready and s.handles(guild_id)]
+        if not sessions:
+            raise RuntimeError(f"no bot is connected to receive {name}")
+        for session in sessions:
+            await session.send(Op.DISPATCH, data, name)
+
+    async def close(self) -> None:
+        """Drop every connection, as Discord going away."""
+        for session in list(self.sessions):
+            await session.ws.close(code=1001)
+
+    async def _identify(self, session: Session, data: Json) -> None:
+        world = self.world
+        if data.get("token") != world.token:
+            await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if shard := data.get("shard"):
+            session.shard = (int(shard[0]), int(shard[1]))
+        self.identifies.append({k: v for k, v in data.items() if k != "token"})
+        guilds = [g for g in world.guilds.values() if session.handles(g.id)]
+        ready: Json = {
+            "v": 10,
+            "user": {**world.bot_user.payload(), "verified": True},
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "session_id": secrets.token_hex(16),
+            "resume_gateway_url": world.gateway_url,
+            "application": {"id": str(world.application_id), "flags": 0},
+        }
+        if session.shard:
+            ready["shard"] = list(session.shard)
+        await session.send(Op.DISPATCH, ready, "READY")
+        # The guilds the bot is in follow READY, so add guilds before the bot connects.
+        for guild in guilds:
+            await session.send(Op.DISPATCH, guild.payload(world.bot_user), "GUILD_CREATE")
+        session.ready = True
+        await world.notify()
