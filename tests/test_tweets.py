@@ -280,14 +280,15 @@ async def test_x_unreachable_posts_nothing(
 async def test_a_draft_posts_once(
     services: Services, fake_twitter: FakeTwitter, alice: int
 ) -> None:
-    """Pressing Post twice at once posts once; the second press hears the preview is gone."""
+    """Pressing Post 50 times at once posts once; every other press hears the preview is gone."""
     tweets = service(services)
     draft = await tweets.prepare(at(alice), "once")
     results = await asyncio.gather(
-        tweets.post(draft.id, at(alice)), tweets.post(draft.id, at(alice)), return_exceptions=True
+        *(tweets.post(draft.id, at(alice)) for _ in range(50)), return_exceptions=True
     )
-    assert sum(isinstance(result, errors.DraftGone) for result in results) == 1
+    assert sum(isinstance(result, errors.DraftGone) for result in results) == 49
     assert len(fake_twitter.tweets_by("alice_x")) == 1
+    assert len(await ledger(services)) == 1
 
 
 async def test_only_the_author_can_post_a_draft(
@@ -355,12 +356,22 @@ async def test_server_cap_counts_every_member_of_that_server_only(
     assert len(fake_twitter.tweets) == 2
 
 
-async def test_caps_hold_across_processes(
-    services: Services, fake_twitter: FakeTwitter, alice: int, database_url: str
+@pytest.mark.parametrize(
+    ("member_daily_cap", "cooldown_seconds", "posted"),
+    [pytest.param(5, 0, 5, id="cap"), pytest.param(100, 600, 1, id="cooldown")],
+)
+async def test_caps_and_cooldown_hold_across_processes(
+    services: Services,
+    fake_twitter: FakeTwitter,
+    alice: int,
+    database_url: str,
+    member_daily_cap: int,
+    cooldown_seconds: int,
+    posted: int,
 ) -> None:
     """Two bot processes, each with its own engine and each in its own server, press Post 20
-    times at once for one member with a cap of 5: only the lock on the member's row keeps the
-    count, and exactly 5 are posted."""
+    times at once for one member: only the lock on the member's row keeps the count, so a cap
+    of 5 posts 5 and a cooldown posts 1."""
     posters = [
         await start_poster(
             database_url=database_url,
@@ -369,15 +380,16 @@ async def test_caps_hold_across_processes(
             member=alice,
             guild=guild,
             drafts=10,
-            member_daily_cap=5,
+            member_daily_cap=member_daily_cap,
+            cooldown_seconds=cooldown_seconds,
         )
         for guild in (GUILD, OTHER_GUILD)
     ]
     outcomes = await asyncio.gather(*(poster.go() for poster in posters))
     assert [outcome["other"] for outcome in outcomes] == [[], []]
-    assert sum(int(outcome["posted"]) for outcome in outcomes) == 5  # type: ignore[call-overload]
-    assert len(fake_twitter.tweets_by("alice_x")) == 5
-    assert [row.status for row in await ledger(services)] == [TweetStatus.POSTED] * 5
+    assert sum(int(outcome["posted"]) for outcome in outcomes) == posted  # type: ignore[call-overload]
+    assert len(fake_twitter.tweets_by("alice_x")) == posted
+    assert [row.status for row in await ledger(services)] == [TweetStatus.POSTED] * posted
 
 
 async def test_a_post_waits_for_another_process_booking_the_member(

@@ -2,7 +2,8 @@
 
 It prepares its drafts, says `ready`, waits for `go` on stdin (so that several processes press
 Post at the same moment), presses Post on every draft at once, and prints what came of them as
-JSON: {"posted": n, "capped": n, "other": [...]}. It has its own engine, as a process would.
+JSON: {"posted": n, "refused": n, "other": [...]} (refused: by a cap or the cooldown). It has
+its own engine, as a process would.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ async def start_poster(
     guild: int,
     drafts: int,
     member_daily_cap: int,
+    cooldown_seconds: int = 0,
 ) -> Poster:
     """Start a poster process and wait until its drafts are ready."""
     process = await asyncio.create_subprocess_exec(
@@ -64,6 +66,7 @@ async def start_poster(
         str(guild),
         str(drafts),
         str(member_daily_cap),
+        str(cooldown_seconds),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -88,7 +91,11 @@ async def _main(arguments: argparse.Namespace) -> None:
                     api_base=arguments.twitter_api_base,
                     timeout_seconds=10,
                 ),
-                limits=Limits(timedelta(0), arguments.member_daily_cap, 10_000),
+                limits=Limits(
+                    timedelta(seconds=arguments.cooldown_seconds),
+                    arguments.member_daily_cap,
+                    10_000,
+                ),
             )
             where = Where(arguments.member, arguments.guild, channel_id=1)
             drafts = [
@@ -102,16 +109,17 @@ async def _main(arguments: argparse.Namespace) -> None:
             )
     finally:
         await engine.dispose()
-    capped = [r for r in results if isinstance(r, errors.DailyCapReached)]
-    other = [repr(r) for r in results if isinstance(r, BaseException) and r not in capped]
-    posted = len(results) - len(capped) - len(other)
-    print(json.dumps({"posted": posted, "capped": len(capped), "other": other}), flush=True)
+    limit_refusals = (errors.DailyCapReached, errors.TweetCooldown)
+    refused = [r for r in results if isinstance(r, limit_refusals)]
+    other = [repr(r) for r in results if isinstance(r, BaseException) and r not in refused]
+    posted = len(results) - len(refused) - len(other)
+    print(json.dumps({"posted": posted, "refused": len(refused), "other": other}), flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     for name in ("database_url", "twitter_api_base", "keys"):
         parser.add_argument(name)
-    for name in ("member", "guild", "drafts", "member_daily_cap"):
+    for name in ("member", "guild", "drafts", "member_daily_cap", "cooldown_seconds"):
         parser.add_argument(name, type=int)
     asyncio.run(_main(parser.parse_args()))
