@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -19,8 +21,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/tweetlink.db"
 class MissingSetting(Exception):
     """A setting the command needs is not set."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"configuration error: {name} is not set (see .env.example)")
+    def __init__(self, names: str) -> None:
+        verb = "are" if " and " in names else "is"
+        super().__init__(f"configuration error: {names} {verb} not set (see .env.example)")
 
 
 def _refuse_placeholder(value: str) -> str:
@@ -29,10 +32,47 @@ def _refuse_placeholder(value: str) -> str:
     return value
 
 
+def _unquoted(value: str) -> str:
+    """`docker --env-file` keeps quotes that a shell would strip: strip matching ones."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1].strip()
+    return value
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        parts = (_unquoted(part) for part in _unquoted(value).split(","))
+        return [part for part in parts if part]
     return value
+
+
+DATABASE_URL_FORMS = (
+    "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE"
+)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def check_database_url(url: str) -> str:
+    """A URL tweetlink can use, or a ValueError that says which forms it takes."""
+    url = _unquoted(url)
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "postgresql+asyncpg":
+        if not _installed("asyncpg"):
+            raise ValueError(
+                "is a PostgreSQL URL but asyncpg is not installed: "
+                "install the postgres extra (pip install -e '.[postgres]')"
+            )
+        return url
+    if scheme == "sqlite+aiosqlite":
+        return url
+    raise ValueError(f"must be {DATABASE_URL_FORMS}")
 
 
 class Settings(BaseSettings):
@@ -85,6 +125,11 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
     @field_validator("admin_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
@@ -135,20 +180,47 @@ class Settings(BaseSettings):
         return [key.get_secret_value() for key in self.token_encryption_keys]
 
 
-def describe_error(error: ValidationError) -> str:
-    """One line that names the first bad setting, without echoing its value."""
-    first = error.errors()[0]
+def describe_error(error: ValidationError, *, also_missing: Sequence[str] = ()) -> str:
+    """One line that names every missing setting (in `.env.example`'s order, after
+    `also_missing`, settings the command needs besides), or else the first bad one, without
+    echoing its value."""
+    problems = error.errors()
+    missing = [*also_missing]
+    missing += [str(p["loc"][0]).upper() for p in problems if p["type"] == "missing" and p["loc"]]
+    if missing:
+        return str(MissingSetting(_and_list(missing)))
+    first = problems[0]
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-    if first["type"] == "missing":
-        return str(MissingSetting(name))
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"configuration error: {name} {message}"
 
 
+def _and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 class _DatabaseSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+
+class _DiscordTokenSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    discord_token: str | None = None
+
+
+def discord_token_is_set() -> bool:
+    """Whether DISCORD_TOKEN is set, read alone: when other settings are wrong too."""
+    return _DiscordTokenSettings().discord_token is not None
 
 
 def database_url_from_env() -> str:

@@ -57,12 +57,25 @@ def test_example_file_lists_every_setting() -> None:
     assert listed == {name.upper() for name in Settings.model_fields}
 
 
-def test_the_example_file_alone_names_the_first_missing_setting() -> None:
-    """Copying .env.example without filling it in stops with one line naming a setting."""
+def test_the_example_file_alone_names_every_missing_setting() -> None:
+    """Copying .env.example without filling it in stops with one line naming every setting
+    still to fill in, in the file's order."""
     with pytest.raises(ValidationError) as raised:
         Settings(_env_file=EXAMPLE_ENV)  # type: ignore[call-arg]
-    line = describe_error(raised.value)
-    assert line == "configuration error: TWITTER_CONSUMER_KEY is not set (see .env.example)"
+    assert describe_error(raised.value) == (
+        "configuration error: TWITTER_CONSUMER_KEY, TWITTER_CONSUMER_SECRET and "
+        "TOKEN_ENCRYPTION_KEYS are not set (see .env.example)"
+    )
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_sealing_keys_pasted_with_quotes_are_unquoted(quote: str) -> None:
+    """`docker --env-file` keeps the quotes a shell would strip; the keys still load."""
+    keys = "uwSyYhGnyEf2NeG9RqTA9AnL2lTHhcsFTyzbGTUGJv8="
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=VALID_ENV, token_encryption_keys=f"{quote}{keys}{quote}"
+    )
+    assert settings.encryption_keys() == [keys]
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,13 @@ import contextlib
 import logging
 from typing import Any
 
+import aiohttp
 import discord
+from discord.http import Route
 
 from bot.client import BotServices, TweetlinkBot
 from core.config import MissingSetting
+from tweetlink.failures import CommandFailed
 from tweetlink.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,8 +28,24 @@ class DiscordLoginFailed(Exception):
         super().__init__("Discord refused DISCORD_TOKEN; copy the bot's token again")
 
 
+def _no_voice_warning() -> None:
+    # discord.py warns that its voice libraries (PyNaCl, davey) are missing; we have no voice.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
+def discord_unreachable(error: BaseException) -> CommandFailed:
+    """Discord did not answer: its address and the cause, for the operator."""
+    cause = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    return CommandFailed(
+        f"could not reach Discord at {Route.BASE} ({cause}); check this machine's network, "
+        "DNS and proxy settings"
+    )
+
+
 def create_bot(services: Services, **options: Any) -> TweetlinkBot:
     """The bot, on the process's shared services."""
+    _no_voice_warning()
     resources = BotServices(
         settings=services.settings,
         links=services.links,
@@ -46,6 +65,8 @@ async def run_bot(services: Services, stop: asyncio.Event) -> None:
             await bot.login(services.settings.bot_token())
         except discord.LoginFailure:
             raise DiscordLoginFailed() from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise discord_unreachable(error) from None
         connection = asyncio.create_task(bot.connect())
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -64,6 +85,7 @@ async def check_discord(services: Services) -> tuple[str, bool]:
         token = services.settings.bot_token()
     except MissingSetting as missing:
         return f"{missing}, so the bot cannot run", False
+    _no_voice_warning()
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with client:
@@ -71,8 +93,8 @@ async def check_discord(services: Services) -> tuple[str, bool]:
             application = await client.application_info()
     except discord.LoginFailure:
         return str(DiscordLoginFailed()), False
-    except (discord.HTTPException, OSError) as error:
-        return f"Discord could not be reached ({type(error).__name__})", False
+    except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as error:
+        return str(discord_unreachable(error)), False
     invite = discord.utils.oauth_url(
         application.id,
         permissions=INVITE_PERMISSIONS,

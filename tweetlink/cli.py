@@ -10,19 +10,22 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
 from core import errors
-from core.config import database_url_from_env
 from core.db import create_engine
 from core.sealing import Sealer
 from tweetlink import migrations, operator_cli
 from tweetlink.bot_runner import check_discord, run_bot
 from tweetlink.cli_support import (
-    CommandFailed,
     configure_logging,
+    load_database_url,
     load_settings,
     run_async,
     with_services,
 )
+from tweetlink.failures import CommandFailed, database_unreachable
 from tweetlink.services import Services
 from tweetlink.web_server import serve_web
 
@@ -62,8 +65,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _require_current_schema(services: Services) -> None:
-    if not await services.database_ok():
-        raise CommandFailed("the database does not answer; check DATABASE_URL")
+    url = services.settings.database_url
+    try:
+        async with services.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as error:
+        raise database_unreachable(url, error) from None
     if not await migrations.is_current(services.engine):
         raise CommandFailed("the database schema is not up to date: run `tweetlink migrate`")
 
@@ -108,10 +115,14 @@ def _bot(_: argparse.Namespace) -> None:
 def _migrate(_: argparse.Namespace) -> None:
     configure_logging("INFO")
 
+    url = load_database_url()
+
     async def run() -> None:
-        engine = create_engine(database_url_from_env())
+        engine = create_engine(url)
         try:
             await migrations.upgrade(engine)
+        except (SQLAlchemyError, OSError) as error:
+            raise database_unreachable(url, error) from None
         finally:
             await engine.dispose()
 

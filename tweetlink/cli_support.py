@@ -10,13 +10,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from core import errors
-from core.config import MissingSetting, Settings, describe_error
+from core.config import (
+    MissingSetting,
+    Settings,
+    database_url_from_env,
+    describe_error,
+    discord_token_is_set,
+)
 from tweetlink.bot_runner import DiscordLoginFailed
+from tweetlink.failures import CommandFailed, ensure_database_directory
 from tweetlink.services import Services, open_services
-
-
-class CommandFailed(Exception):
-    """Ends a command with a message for the operator and a non-zero exit."""
 
 
 def load_settings(*, runs_the_bot: bool = False) -> Settings:
@@ -27,11 +30,24 @@ def load_settings(*, runs_the_bot: bool = False) -> Settings:
         if runs_the_bot:
             settings.bot_token()
     except ValidationError as error:
-        raise CommandFailed(describe_error(error)) from None
+        token_missing = runs_the_bot and not discord_token_is_set()
+        also_missing = ["DISCORD_TOKEN"] if token_missing else []
+        raise CommandFailed(describe_error(error, also_missing=also_missing)) from None
     except MissingSetting as missing:
         raise CommandFailed(str(missing)) from None
+    ensure_database_directory(settings.database_url)
     configure_logging(settings.log_level)
     return settings
+
+
+def load_database_url() -> str:
+    """DATABASE_URL alone (for `migrate`), checked, its SQLite directory made."""
+    try:
+        url = database_url_from_env()
+    except ValidationError as error:
+        raise CommandFailed(describe_error(error)) from None
+    ensure_database_directory(url)
+    return url
 
 
 def configure_logging(level: str) -> None:
@@ -39,6 +55,8 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # oauthlib logs signature base strings, with tokens in them, at DEBUG.
     logging.getLogger("oauthlib").setLevel(logging.WARNING)
+    # alembic tells of every schema check at INFO; `migrate` prints its own outcome.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def run_async(coroutine: Coroutine[Any, Any, None]) -> None:

@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from tweetlink.failures import cannot_listen
 from tweetlink.services import Services
 from web.app import create_app, create_runner
 
@@ -23,7 +24,10 @@ async def serve_web(services: Services, stop: asyncio.Event) -> None:
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            raise cannot_listen(settings.web_host, settings.web_port, error) from None
         log.info(
             "web pages on http://%s:%s (public URL %s)",
             settings.web_host,
