@@ -70,14 +70,39 @@ async def test_a_mistyped_database_url_names_the_accepted_forms(
     assert_one_clear_line(finished, "DATABASE_URL", "sqlite+aiosqlite:///", "postgresql+asyncpg://")
 
 
-@pytest.mark.parametrize("command", ["web", "migrate"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["web"],
+        ["migrate"],
+        ["accounts", "list"],
+        ["accounts", "show", "1234"],
+        ["audit"],
+        ["usage"],
+        ["link", "start", "1234"],
+    ],
+    ids=" ".join,
+)
 async def test_postgresql_not_answering_names_its_address(
-    env: dict[str, str], tmp_path: Path, command: str
+    env: dict[str, str], tmp_path: Path, command: list[str]
 ) -> None:
     env["DATABASE_URL"] = f"postgresql+asyncpg://postgres:hunter2@{REFUSING}/test"
-    finished = await tweetlink(tmp_path, env, command)
+    finished = await tweetlink(tmp_path, env, *command)
     assert_one_clear_line(finished, REFUSING, "DATABASE_URL")
     assert "hunter2" not in finished.stderr
+
+
+async def test_check_names_the_database_that_does_not_answer(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env["DATABASE_URL"] = f"postgresql+asyncpg://postgres:hunter2@{REFUSING}/test"
+    finished = await tweetlink(tmp_path, env, "check")
+    assert finished.returncode == 1
+    assert "Traceback" not in finished.stderr
+    [database] = [line for line in finished.stdout.splitlines() if line.startswith("database:")]
+    assert REFUSING in database
+    assert "DATABASE_URL" in database
+    assert "hunter2" not in finished.stdout + finished.stderr
 
 
 async def test_a_postgresql_url_without_asyncpg_says_how_to_install_it(

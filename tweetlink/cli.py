@@ -136,11 +136,10 @@ def _check(_: argparse.Namespace) -> None:
 
     async def job(services: Services) -> None:
         problems = 0
-        if not await services.database_ok():
-            print("database: does not answer; check DATABASE_URL")
-            problems += 1
-        elif not await migrations.is_current(services.engine):
-            print("database: reachable, but the schema is old: run `tweetlink migrate`")
+        try:
+            await _require_current_schema(services)
+        except CommandFailed as failure:
+            print(f"database: {failure}")
             problems += 1
         else:
             print("database: ok")

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import errors
 from core.config import (
@@ -18,7 +19,7 @@ from core.config import (
     discord_token_is_set,
 )
 from tweetlink.bot_runner import DiscordLoginFailed
-from tweetlink.failures import CommandFailed, ensure_database_directory
+from tweetlink.failures import CommandFailed, database_unreachable, ensure_database_directory
 from tweetlink.services import Services, open_services
 
 
@@ -75,6 +76,9 @@ def with_services(
 
     async def run() -> None:
         async with open_services(settings) as services:
-            await job(services)
+            try:
+                await job(services)
+            except (SQLAlchemyError, OSError) as error:  # what reaches here is the database's
+                raise database_unreachable(settings.database_url, error) from None
 
     run_async(run())
