@@ -77,7 +77,9 @@ class IntentFinished(LinkError):
         if status == IntentStatus.VOID:
             return cls("This link was cancelled after too many wrong codes.")
         if status == IntentStatus.AUTHORIZED:
-            return cls("This link was already authorized on X; the code is waiting in Discord.")
+            return cls(
+                "This link was already authorized on X: enter the code it showed in Discord."
+            )
         return cls()
 
 

@@ -58,6 +58,18 @@ async def test_link_start_to_confirm_then_list_and_unlink(
     assert "No X account is linked" in again.stderr
 
 
+async def test_link_start_without_a_name_names_the_discord_user_once(
+    web_server: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The landing page says "Discord user 4444", not "Discord user user 4444"."""
+    started = await tweetlink(tmp_path, env, "link", "start", "4444")
+    assert started.returncode == 0, started.stderr
+    async with aiohttp.ClientSession() as http:
+        page = await MemberBrowser(http).open(started.stdout.strip().splitlines()[-1])
+    assert "Discord user 4444" in page.html
+    assert "user user" not in page.html
+
+
 async def test_missing_setting_stops_with_one_line(env: dict[str, str], tmp_path: Path) -> None:
     """Without TOKEN_ENCRYPTION_KEYS nothing starts, and the one line says so."""
     del env["TOKEN_ENCRYPTION_KEYS"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -143,6 +144,30 @@ async def test_finished_link_is_gone(services: Services, browser: MemberBrowser)
     again = await browser.open(url)
     assert again.status == 410
     assert "already complete" in again.html
+
+
+async def test_an_authorized_flow_says_where_its_code_goes(
+    services: Services, browser: MemberBrowser
+) -> None:
+    """Back on the landing page after X: the code the page showed is to be entered in Discord."""
+    url = await link_url(services, ALICE_DISCORD)
+    await browser.authorize(url)
+    again = await browser.open(url)
+    assert again.status == 410
+    assert "enter the code it showed in Discord" in again.html
+
+
+async def test_the_access_log_keeps_only_a_prefix_of_link_ids(
+    services: Services, browser: MemberBrowser, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A whole link id in the log would be a working link to someone's flow."""
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    url = await link_url(services, ALICE_DISCORD)
+    assert (await browser.open(url)).status == 200
+    intent_id = url.rsplit("/", 1)[1]
+    [line] = [record.getMessage() for record in caplog.records if "/link/" in record.getMessage()]
+    assert f"/link/{intent_id[:6]}…" in line
+    assert intent_id not in line
 
 
 async def test_callback_with_unknown_token_is_a_bad_request(

@@ -75,7 +75,7 @@ def _link_line(link: Link) -> str:
 
 def _link_start(args: argparse.Namespace) -> None:
     async def job(services: Services) -> None:
-        name = args.name or f"user {args.discord_user_id}"
+        name = args.name or str(args.discord_user_id)  # the pages say "Discord user NAME"
         started = await services.links.start(args.discord_user_id, name)
         print(f"Link for {name}, valid until {started.expires_at:%Y-%m-%d %H:%M} UTC:")
         print(services.settings.link_url(started.intent_id))

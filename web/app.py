@@ -56,12 +56,23 @@ def create_runner(app: web.Application) -> web.AppRunner:
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
-    """Access lines without query strings: X's callback carries the verifier in its query."""
+    """Access lines without query strings (X's callback carries the verifier in its query) and
+    with only a short prefix of a link's id: a whole one is a working link to someone's flow."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
-            "%s %s -> %s in %.0f ms", request.method, request.path, response.status, time * 1000
+            "%s %s -> %s in %.0f ms",
+            request.method,
+            _loggable_path(request.path),
+            response.status,
+            time * 1000,
         )
+
+
+def _loggable_path(path: str) -> str:
+    if path.startswith("/link/") and len(path) > len("/link/") + 6:
+        return path[: len("/link/") + 6] + "…"
+    return path
 
 
 async def landing(request: web.Request) -> web.Response:
