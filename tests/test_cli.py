@@ -47,15 +47,34 @@ async def test_link_start_to_confirm_then_list_and_unlink(
     assert confirmed.stdout.strip() == "Linked as @dave_x"
 
     listed = await tweetlink(tmp_path, env, "accounts", "list")
-    assert f"{DISCORD_ID}\t@dave_x" in listed.stdout
-    assert "healthy" in listed.stdout
+    header, row = listed.stdout.splitlines()
+    assert header == "DISCORD USER\tX HANDLE\tX USER ID\tLINKED SINCE\tSTATE"
+    assert row.startswith(f"{DISCORD_ID}\t@dave_x\t")
+    assert row.endswith("\thealthy")
 
     unlinked = await tweetlink(tmp_path, env, "accounts", "unlink", str(DISCORD_ID))
     assert unlinked.returncode == 0, unlinked.stderr
     assert "Unlinked @dave_x" in unlinked.stdout
     again = await tweetlink(tmp_path, env, "accounts", "unlink", str(DISCORD_ID))
     assert again.returncode == 1
-    assert "No X account is linked" in again.stderr
+    assert again.stderr == f"tweetlink: No X account is linked to Discord user {DISCORD_ID}.\n"
+    assert "/link-twitter" not in again.stderr
+
+
+async def test_version(env: dict[str, str], tmp_path: Path) -> None:
+    """`--version` says which tweetlink."""
+    version = await tweetlink(tmp_path, env, "--version")
+    assert version.stdout.strip() == "tweetlink 0.1.0"
+
+
+@pytest.mark.parametrize("given", ["-5", "0", "abc", "12.5", str(2**64)])
+async def test_discord_ids_must_be_positive_snowflakes(
+    env: dict[str, str], tmp_path: Path, given: str
+) -> None:
+    refused = await tweetlink(tmp_path, env, "accounts", "show", given)
+    assert refused.returncode == 2
+    assert "is not a Discord id" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 async def test_link_start_without_a_name_names_the_discord_user_once(
@@ -128,8 +147,10 @@ async def test_accounts_show_audit_and_usage_as_json(
     assert unlinked.returncode == 0, unlinked.stderr
 
     audit = await tweetlink(tmp_path, env, "audit")
-    assert "\tunlink\tby command line\t" in audit.stdout
+    assert "\tunlink\tby the command line\t" in audit.stdout
     assert "asked by email" in audit.stdout
+    shown = await tweetlink(tmp_path, env, "accounts", "show", str(DISCORD_ID))
+    assert "unlink by the command line" in shown.stdout  # the same actor name as `audit`
     [entry] = json.loads((await tweetlink(tmp_path, env, "audit", "--json")).stdout)
     assert (entry["action"], entry["target_id"], entry["actor_id"]) == ("unlink", DISCORD_ID, None)
 

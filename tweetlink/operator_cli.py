@@ -8,10 +8,35 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from core import errors
 from core.audit import Actor
 from core.links import Link
 from tweetlink.cli_support import with_services
+from tweetlink.failures import CommandFailed
 from tweetlink.services import Services
+
+MEMBER_HELP = "the member's Discord user id (Discord: Developer Mode, then Copy User ID)"
+LINK_HEADER = "DISCORD USER\tX HANDLE\tX USER ID\tLINKED SINCE\tSTATE"
+
+
+def snowflake(text: str) -> int:
+    """A Discord id: a positive 64-bit number."""
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Discord id (a positive number such as 80351110224678912)"
+        )
+    return int(text)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def actor_name(actor_id: int | None) -> str:
+    """Who took an admin action, said the same way everywhere."""
+    return "the command line" if actor_id is None else f"Discord user {actor_id}"
 
 
 def register(commands: Any) -> None:
@@ -19,12 +44,12 @@ def register(commands: Any) -> None:
     link = commands.add_parser("link", help="link a Discord user without Discord")
     link_commands = link.add_subparsers(required=True, metavar="ACTION")
     start = link_commands.add_parser("start", help="start a link flow and print its URL")
-    start.add_argument("discord_user_id", type=int)
+    start.add_argument("discord_user_id", type=snowflake, help=MEMBER_HELP)
     start.add_argument("--name", help="the Discord name shown on the page")
     start.set_defaults(handler=_link_start)
     confirm = link_commands.add_parser("confirm", help="finish a link flow with its code")
-    confirm.add_argument("discord_user_id", type=int)
-    confirm.add_argument("code")
+    confirm.add_argument("discord_user_id", type=snowflake, help=MEMBER_HELP)
+    confirm.add_argument("code", help="the 6-digit code the page showed after X")
     confirm.set_defaults(handler=_link_confirm)
 
     accounts = commands.add_parser("accounts", help="see and remove linked accounts")
@@ -33,22 +58,24 @@ def register(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=_accounts_list)
     show = account_commands.add_parser("show", help="one member's link, tweets and audit trail")
-    show.add_argument("discord_user_id", type=int)
+    show.add_argument("discord_user_id", type=snowflake, help=MEMBER_HELP)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=_accounts_show)
     unlink = account_commands.add_parser("unlink", help="remove a link and revoke its token")
-    unlink.add_argument("discord_user_id", type=int)
+    unlink.add_argument("discord_user_id", type=snowflake, help=MEMBER_HELP)
     unlink.add_argument("--reason", help="kept in the audit log")
     unlink.add_argument("--json", action="store_true", help="print JSON")
     unlink.set_defaults(handler=_accounts_unlink)
 
     audit_log = commands.add_parser("audit", help="the newest admin actions")
-    audit_log.add_argument("--limit", type=int, default=50)
+    audit_log.add_argument(
+        "--limit", type=_positive, default=50, help="how many entries, newest first (default 50)"
+    )
     audit_log.add_argument("--json", action="store_true", help="print JSON")
     audit_log.set_defaults(handler=_audit)
 
     usage = commands.add_parser("usage", help="tweets posted and their estimated cost")
-    usage.add_argument("--guild", type=int, help="one server only")
+    usage.add_argument("--guild", type=snowflake, help="a server's id: that server only")
     usage.add_argument("--json", action="store_true", help="print JSON")
     usage.set_defaults(handler=_usage)
 
@@ -85,7 +112,18 @@ def _link_start(args: argparse.Namespace) -> None:
 
 def _link_confirm(args: argparse.Namespace) -> None:
     async def job(services: Services) -> None:
-        link = await services.links.confirm(args.discord_user_id, args.code)
+        try:
+            link = await services.links.confirm(args.discord_user_id, args.code)
+        except (
+            errors.NoPendingLink,
+            errors.IntentFinished,
+            errors.TooManyAttempts,
+            errors.CodeExpired,
+        ):
+            raise CommandFailed(
+                f"Discord user {args.discord_user_id} has no link flow waiting for a code; "
+                f"start one with `tweetlink link start {args.discord_user_id}`"
+            ) from None
         print(f"Linked as @{link.screen_name}")
 
     with_services(job)
@@ -99,6 +137,8 @@ def _accounts_list(args: argparse.Namespace) -> None:
             return
         if not links:
             print("no linked accounts")
+            return
+        print(LINK_HEADER)
         for link in links:
             print(_link_line(link))
 
@@ -125,16 +165,24 @@ def _accounts_show(args: argparse.Namespace) -> None:
         print(_link_line(link) if link else f"{member}\tnot linked")
         print(f"tweets: {day} in the last 24 hours, {month} in 30 days")
         for entry in entries:
-            print(f"  {entry.created_at:%Y-%m-%d %H:%M} UTC {entry.action} by {entry.actor_id}")
+            print(
+                f"  {entry.created_at:%Y-%m-%d %H:%M} UTC {entry.action} "
+                f"by {actor_name(entry.actor_id)}"
+            )
 
     with_services(job)
 
 
 def _accounts_unlink(args: argparse.Namespace) -> None:
     async def job(services: Services) -> None:
-        unlinked = await services.links.unlink(
-            args.discord_user_id, by=Actor.command_line(), reason=args.reason
-        )
+        try:
+            unlinked = await services.links.unlink(
+                args.discord_user_id, by=Actor.command_line(), reason=args.reason
+            )
+        except errors.NotLinked:
+            raise CommandFailed(
+                f"No X account is linked to Discord user {args.discord_user_id}."
+            ) from None
         if args.json:
             _print_json(
                 {"unlinked": _link_fields(unlinked.link), "revoked": unlinked.revoked_at_twitter}
@@ -156,9 +204,9 @@ def _audit(args: argparse.Namespace) -> None:
         if not entries:
             print("no admin actions yet")
         for entry in entries:
-            actor = "command line" if entry.actor_id is None else entry.actor_id
             print(
-                f"{entry.created_at:%Y-%m-%d %H:%M} UTC\t{entry.action}\tby {actor}\t"
+                f"{entry.created_at:%Y-%m-%d %H:%M} UTC\t{entry.action}\t"
+                f"by {actor_name(entry.actor_id)}\t"
                 f"target {entry.target_id or '-'}\tserver {entry.guild_id or '-'}\t"
                 f"{entry.reason or ''}"
             )
