@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from core.config import Settings
+from tests.fakes.twitter import FakeTwitter
 from tests.support.member_browser import MemberBrowser, link_member
 from tests.support.processes import environment_of, tweetlink
 from tweetlink.services import Services
@@ -120,10 +121,34 @@ async def test_check_reports_what_works_and_what_does_not(
     assert "database: ok" in finished.stdout
     assert "X: consumer keys ok" in finished.stdout
 
-    env["TWITTER_CONSUMER_SECRET"] = "wrong-secret"
-    failed = await tweetlink(tmp_path, env, "check")
-    assert failed.returncode == 1
-    assert "X: X refused the sign-in" in failed.stdout
+
+async def check_x_line(tmp_path: Path, env: dict[str, str]) -> str:
+    finished = await tweetlink(tmp_path, env, "check")
+    assert finished.returncode == 1
+    assert "Traceback" not in finished.stderr
+    [line] = [line for line in finished.stdout.splitlines() if line.startswith("X: ")]
+    return line
+
+
+async def test_check_names_the_setting_behind_each_refusal_of_x(
+    env: dict[str, str], tmp_path: Path, fake_twitter: FakeTwitter
+) -> None:
+    """401 names the consumer settings; 415 prints the exact callback URL to register; an X
+    that does not answer is named by its address."""
+    wrong_secret = {**env, "TWITTER_CONSUMER_SECRET": "wrong-secret"}
+    line = await check_x_line(tmp_path, wrong_secret)
+    assert "(401)" in line
+    assert "TWITTER_CONSUMER_KEY" in line
+    assert "TWITTER_CONSUMER_SECRET" in line
+
+    fake_twitter.allowed_callbacks = ["https://elsewhere.example/oauth/callback"]
+    line = await check_x_line(tmp_path, env)
+    assert f"register exactly {env['PUBLIC_URL']}/oauth/callback" in line
+
+    nothing = {**env, "TWITTER_API_BASE": "http://127.0.0.1:1"}
+    line = await check_x_line(tmp_path, nothing)
+    assert "http://127.0.0.1:1 did not answer" in line
+    assert "TWITTER_API_BASE" in line
 
 
 async def test_accounts_show_audit_and_usage_as_json(

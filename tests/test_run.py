@@ -90,10 +90,13 @@ async def test_check_logs_in_to_discord_and_prints_the_invite(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     """`check` logs in to Discord and prints the invite URL with both scopes."""
+    env["LOG_LEVEL"] = "INFO"
     finished = await tweetlink(tmp_path, env, "check", module=TWEETLINK_ON_FAKE_DISCORD)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "Discord: logged in as" in finished.stdout
     assert "scope=bot+applications.commands" in finished.stdout
+    assert "WARNING" not in finished.stderr  # no library noise: voice, intents
+    assert "alembic" not in finished.stderr
 
 
 async def test_check_names_a_refused_discord_token(env: dict[str, str], tmp_path: Path) -> None:

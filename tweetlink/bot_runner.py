@@ -86,7 +86,8 @@ async def check_discord(services: Services) -> tuple[str, bool]:
     except MissingSetting as missing:
         return f"{missing}, so the bot cannot run", False
     _no_voice_warning()
-    client = discord.Client(intents=discord.Intents.none())
+    # The guilds intent, as the bot has: without it discord.py warns of state problems.
+    client = discord.Client(intents=discord.Intents(guilds=True))
     try:
         async with client:
             await client.login(token)

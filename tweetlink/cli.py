@@ -149,13 +149,11 @@ def _check(_: argparse.Namespace) -> None:
             problems += 1
         else:
             print("database: ok")
-        try:
-            await services.twitter.request_token(settings.callback_url)
-        except errors.TwitterError as error:
-            print(f"X: {error}")
-            problems += 1
-        else:
-            print(f"X: consumer keys ok, callback URL {settings.callback_url} accepted")
+        x_problem = await _check_x(services)
+        print(
+            f"X: {x_problem or f'consumer keys ok, callback URL {settings.callback_url} accepted'}"
+        )
+        problems += 1 if x_problem else 0
         report, ok = await check_discord(services)
         print(f"Discord: {report}")
         problems += 0 if ok else 1
@@ -163,6 +161,30 @@ def _check(_: argparse.Namespace) -> None:
             raise CommandFailed(f"{problems} problem(s) found")
 
     with_services(job, settings=settings)
+
+
+async def _check_x(services: Services) -> str | None:
+    """What is wrong with X, in the operator's words, with the setting to look at; None if
+    X accepts our keys and callback."""
+    settings = services.settings
+    at = settings.twitter_api_base
+    try:
+        await services.twitter.request_token(settings.callback_url)
+    except errors.TwitterAuthRevoked:
+        return (
+            f"{at} refused the consumer keys (401); copy TWITTER_CONSUMER_KEY and "
+            "TWITTER_CONSUMER_SECRET again from the X app's Keys and tokens page"
+        )
+    except errors.TwitterCallbackRejected:
+        return (
+            f"{at} refused the callback URL; register exactly {settings.callback_url} in the "
+            "X app's User authentication settings (or fix PUBLIC_URL)"
+        )
+    except errors.TwitterUnavailable as error:
+        return f"{at} did not answer as expected ({error.detail}); check TWITTER_API_BASE"
+    except errors.TwitterError as error:
+        return f"{at} refused the request: {error}"
+    return None
 
 
 def _keygen(_: argparse.Namespace) -> None:
