@@ -182,3 +182,29 @@ async def test_accounts_show_audit_and_usage_as_json(
     usage = json.loads((await tweetlink(tmp_path, env, "usage", "--json")).stdout)
     assert [window["days"] for window in usage] == [1, 7, 30]
     assert all(window["posts"] == 0 for window in usage)
+
+
+@pytest.mark.parametrize("how", ["--env-file", "TWEETLINK_ENV_FILE"])
+async def test_settings_are_found_the_same_way_from_any_directory(
+    env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    """With the settings file named, a command run elsewhere uses its database, and says
+    where the settings and the database come from."""
+    settings_file = tmp_path / "tweetlink.env"
+    database = tmp_path / "named" / "tweetlink.db"
+    settings = {name: value for name, value in env.items() if name.isupper() and name != "PATH"}
+    settings["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    settings_file.write_text("".join(f"{name}={value}\n" for name, value in settings.items()))
+    bare = {name: value for name, value in env.items() if name not in settings}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if how == "--env-file":
+        migrated = await tweetlink(elsewhere, bare, "--env-file", str(settings_file), "migrate")
+    else:
+        bare["TWEETLINK_ENV_FILE"] = str(settings_file)
+        migrated = await tweetlink(elsewhere, bare, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"settings from {settings_file}" in migrated.stderr
+    assert f"the SQLite database {database}" in migrated.stderr
+    assert database.is_file()
+    assert list(elsewhere.iterdir()) == []  # no fresh, empty database made here

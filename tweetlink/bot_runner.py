@@ -57,8 +57,11 @@ def create_bot(services: Services, **options: Any) -> TweetlinkBot:
     return TweetlinkBot(resources, **options)
 
 
-async def run_bot(services: Services, stop: asyncio.Event) -> None:
-    """Run the Discord bot until `stop` is set or the connection ends for good."""
+async def run_bot(
+    services: Services, stop: asyncio.Event, logged_in: asyncio.Event | None = None
+) -> None:
+    """Run the Discord bot until `stop` is set or the connection ends for good; `logged_in` is
+    set once Discord accepted the token."""
     bot = create_bot(services)
     async with bot:
         try:
@@ -67,6 +70,8 @@ async def run_bot(services: Services, stop: asyncio.Event) -> None:
             raise DiscordLoginFailed() from None
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise discord_unreachable(error) from None
+        if logged_in is not None:
+            logged_in.set()
         connection = asyncio.create_task(bot.connect())
         stopping = asyncio.create_task(stop.wait())
         try:

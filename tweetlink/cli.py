@@ -6,15 +6,18 @@ import argparse
 import asyncio
 import importlib.metadata
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import errors
+from core.config import ENV_FILE_VARIABLE
 from core.db import create_engine
 from core.sealing import Sealer
 from tweetlink import migrations, operator_cli
@@ -24,6 +27,7 @@ from tweetlink.cli_support import (
     load_database_url,
     load_settings,
     run_async,
+    say_where_settings_come_from,
     with_services,
 )
 from tweetlink.failures import CommandFailed, database_unreachable
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     try:
+        if args.env_file is not None:
+            _use_env_file(args.env_file)
         args.handler(args)
     except CommandFailed as failure:
         print(f"tweetlink: {failure}", file=sys.stderr)
@@ -45,8 +51,20 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
 
 
+def _use_env_file(path: str) -> None:
+    if not Path(path).is_file():
+        raise CommandFailed(f"the settings file {path} (--env-file) does not exist")
+    # Every way the settings are read (all of them, or DATABASE_URL alone) looks here.
+    os.environ[ENV_FILE_VARIABLE] = str(Path(path).resolve())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tweetlink", description=__doc__)
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help=f"the settings file to read (default: {ENV_FILE_VARIABLE}, else .env here)",
+    )
     parser.add_argument(
         "--version",
         action="version",
@@ -91,21 +109,33 @@ def _stop_on_signals() -> asyncio.Event:
 
 def _run(_: argparse.Namespace) -> None:
     settings = load_settings(runs_the_bot=True)
+    say_where_settings_come_from(settings.database_url)
 
     async def job(services: Services) -> None:
         await _require_current_schema(services)
-        stop = _stop_on_signals()
-        await asyncio.gather(serve_web(services, stop), run_bot(services, stop))
+        stop, logged_in = _stop_on_signals(), asyncio.Event()
+        # The pages open once Discord took the token: a bot that cannot log in serves nothing.
+        bot = asyncio.create_task(run_bot(services, stop, logged_in))
+        waiting = asyncio.create_task(logged_in.wait())
+        await asyncio.wait({bot, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if bot.done():
+            await bot  # it failed (or was stopped) before logging in: say why
+            return
+        await asyncio.gather(serve_web(services, stop), bot)
 
     with_services(job, settings=settings)
 
 
 def _web(_: argparse.Namespace) -> None:
+    settings = load_settings()
+    say_where_settings_come_from(settings.database_url)
+
     async def job(services: Services) -> None:
         await _require_current_schema(services)
         await serve_web(services, _stop_on_signals())
 
-    with_services(job)
+    with_services(job, settings=settings)
 
 
 def _bot(_: argparse.Namespace) -> None:
@@ -120,8 +150,8 @@ def _bot(_: argparse.Namespace) -> None:
 
 def _migrate(_: argparse.Namespace) -> None:
     configure_logging("INFO")
-
     url = load_database_url()
+    say_where_settings_come_from(url)
 
     async def run() -> None:
         engine = create_engine(url)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import errors
@@ -17,17 +19,26 @@ from core.config import (
     database_url_from_env,
     describe_error,
     discord_token_is_set,
+    env_file,
+    load_from_env,
 )
 from tweetlink.bot_runner import DiscordLoginFailed
-from tweetlink.failures import CommandFailed, database_unreachable, ensure_database_directory
+from tweetlink.failures import (
+    CommandFailed,
+    database_unreachable,
+    ensure_database_directory,
+    where_the_database_is,
+)
 from tweetlink.services import Services, open_services
+
+log = logging.getLogger("tweetlink")
 
 
 def load_settings(*, runs_the_bot: bool = False) -> Settings:
     """The settings, or a one-line explanation of the first bad one; logging set up at their
     level. `runs_the_bot`: DISCORD_TOKEN is needed too."""
     try:
-        settings = Settings()  # type: ignore[call-arg]  # values come from the environment
+        settings = load_from_env()
         if runs_the_bot:
             settings.bot_token()
     except ValidationError as error:
@@ -39,6 +50,25 @@ def load_settings(*, runs_the_bot: bool = False) -> Settings:
     ensure_database_directory(settings.database_url)
     configure_logging(settings.log_level)
     return settings
+
+
+def say_where_settings_come_from(database_url: str) -> None:
+    """One log line: the settings file (or none) and the database, as absolute paths, so a run
+    from another directory cannot silently start on a fresh, empty database."""
+    path = env_file().resolve()
+    source = (
+        f"settings from {path} and the environment"
+        if path.is_file()
+        else (f"settings from the environment only (no {path})")
+    )
+    log.info("%s; database: %s", source, where_the_database_is(_absolute(database_url)))
+
+
+def _absolute(database_url: str) -> str:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(url.set(database=str(Path(url.database).resolve())))
+    return database_url
 
 
 def load_database_url() -> str:
