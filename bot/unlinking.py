@@ -10,7 +10,8 @@ import discord
 from bot.checks import require_operator
 from bot.replies import report_error
 from core.audit import Actor
-from core.links import LinkService, Unlinked
+from core.link_values import Unlinked
+from core.links import LinkService
 
 CONNECTED_APPS_URL = "https://x.com/settings/connected_apps"
 

@@ -15,12 +15,13 @@ from core.models import AuditEntry
 
 
 class Action(enum.StrEnum):
-    """What an admin did."""
+    """What an admin did (or, for MOVE, what a member's proof of an X account did)."""
 
     UNLINK = "unlink"
     BLOCK = "block"
     UNBLOCK = "unblock"
     SETTINGS = "settings"
+    MOVE = "move"  # an X account moved to the Discord user who proved it, from its holder
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib.util
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -212,6 +214,19 @@ class _DatabaseSettings(BaseSettings):
         return check_database_url(value)
 
 
+ENV_FILE_VARIABLE = "TWEETLINK_ENV_FILE"
+
+
+def env_file() -> Path:
+    """The settings file: TWEETLINK_ENV_FILE (which `--env-file` sets), else `.env` here."""
+    return Path(os.environ.get(ENV_FILE_VARIABLE) or ".env")
+
+
+def load_from_env() -> Settings:
+    """The settings, from the environment and the settings file."""
+    return Settings(_env_file=env_file())  # type: ignore[call-arg]
+
+
 class _DiscordTokenSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
@@ -220,9 +235,9 @@ class _DiscordTokenSettings(BaseSettings):
 
 def discord_token_is_set() -> bool:
     """Whether DISCORD_TOKEN is set, read alone: when other settings are wrong too."""
-    return _DiscordTokenSettings().discord_token is not None
+    return _DiscordTokenSettings(_env_file=env_file()).discord_token is not None  # type: ignore[call-arg]
 
 
 def database_url_from_env() -> str:
     """DATABASE_URL alone, for migrations, which need no other setting."""
-    return _DatabaseSettings().database_url
+    return _DatabaseSettings(_env_file=env_file()).database_url  # type: ignore[call-arg]

@@ -15,8 +15,8 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row
@@ -27,6 +27,7 @@ from core import link_statements as sql
 from core.audit import Action, Actor
 from core.clock import Clock, utcnow
 from core.db import SessionFactory
+from core.link_values import Authorization, Landing, Link, StartedLink, Unlinked
 from core.models import IntentStatus
 from core.sealing import Sealer
 from core.twitter import TokenPair, TwitterClient
@@ -39,60 +40,6 @@ ATTEMPTS = 3  # of a step that meets a row another process inserted meanwhile
 EXCHANGE_POLL_SECONDS = 0.05
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class StartedLink:
-    """A new link flow: the id that goes into the member's URL."""
-
-    intent_id: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class Landing:
-    """What the landing page shows before anything happens."""
-
-    intent_id: str
-    discord_name: str
-    csrf_token: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Authorization:
-    """The outcome of X's callback: the code to type in Discord, or the finished link."""
-
-    intent_id: str
-    discord_name: str
-    screen_name: str
-    code: str | None = field(repr=False)
-    code_expires_at: datetime | None
-    linked: bool
-
-
-@dataclass(frozen=True)
-class Link:
-    """A linked account as people may see it (no credentials)."""
-
-    discord_user_id: int
-    twitter_user_id: str
-    screen_name: str
-    access_level: str
-    linked_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def healthy(self) -> bool:
-        """Whether X still accepts the token, as far as we know."""
-        return self.revoked_at is None
-
-
-@dataclass(frozen=True)
-class Unlinked:
-    """A removed link, and whether X confirmed the token is revoked."""
-
-    link: Link
-    revoked_at_twitter: bool
 
 
 @dataclass(frozen=True)
@@ -376,10 +323,25 @@ class LinkService:
 
             # One X account per Discord user and one Discord user per X account: the code just
             # proved ownership, so the link moves here from whoever held it.
-            holders = await session.execute(
-                sql.DELETE_HOLDERS,
-                {"discord_user": discord_user_id, "twitter_user": counted.twitter_user_id},
+            holders = (
+                await session.execute(
+                    sql.DELETE_HOLDERS,
+                    {"discord_user": discord_user_id, "twitter_user": counted.twitter_user_id},
+                )
+            ).all()
+            moved_from = next(
+                (h.discord_user_id for h in holders if h.discord_user_id != discord_user_id), None
             )
+            if moved_from is not None:  # said aloud: the audit log keeps who lost the account
+                reason = f"@{counted.screen_name} moved to Discord user {discord_user_id}"
+                audit.record(
+                    session,
+                    Actor(discord_user_id),
+                    Action.MOVE,
+                    target_id=moved_from,
+                    reason=reason,
+                    at=now,
+                )
             replaced = [
                 _SealedCredentials(
                     holder.screen_name,
@@ -393,7 +355,8 @@ class LinkService:
             linking = {"intent_id": counted.id, "now": now}
             stored = (await session.execute(sql.INSERT_LINK_FROM_INTENT, linking)).one()
             await session.execute(sql.MOVE_TO_LINKED, linking)
-        return _link_of(stored), replaced[0] if replaced else None
+        link = replace(_link_of(stored), moved_from=moved_from)
+        return link, replaced[0] if replaced else None
 
     async def _revoke_quietly(self, sealed: _SealedCredentials) -> bool:
         credentials = TokenPair(

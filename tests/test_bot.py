@@ -159,6 +159,22 @@ async def test_enter_code_works_after_a_restart(
         assert await enter_code(world, alice, dm, page.code) == "Linked as @alice_x."
 
 
+async def test_an_x_account_moving_between_members_is_said_aloud(world: World) -> None:
+    """Bob proves the X account Alice had linked: his answer says it moved, Alice hears by DM,
+    and the audit log keeps the move."""
+    await link(world, world.alice, "shared_x")
+    dm = await run_link_twitter(world, world.bob)
+    page = await world.browser.authorize(link_button_url(dm), username="shared_x")
+    answer = await enter_code(world, world.bob, dm, page.code)
+    assert answer.startswith("Linked as @shared_x.")
+    assert "linked to another Discord user until now" in answer
+    told = await world.discord.wait_dm(world.alice)
+    assert "@shared_x" in told["content"]
+    assert "moved to another Discord account" in told["content"]
+    [entry] = await world.services.audit.recent(target_id=world.alice.id)
+    assert (entry.action, entry.actor_id) == ("move", world.bob.id)
+
+
 async def test_already_linked_member_is_offered_a_replacement(world: World) -> None:
     """/link-twitter when linked names the handle; the button starts a new flow by DM."""
     dm = await run_link_twitter(world, world.alice)

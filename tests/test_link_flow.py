@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import errors
 from core.clock import utcnow
-from core.links import Link, LinkService
+from core.link_values import Link
+from core.links import LinkService
 from core.models import IntentStatus, LinkedAccount, LinkIntent
 from core.sealing import Sealer, SealingError
 from tests.fakes.twitter import FakeTwitter
@@ -382,7 +383,10 @@ async def test_an_x_account_moves_to_the_discord_user_who_proves_it(
     first = await browser.authorize(await link_url(services, ALICE_DISCORD), username="shared")
     await services.links.confirm(ALICE_DISCORD, first.code)
     second = await browser.authorize(await link_url(services, BOB_DISCORD), username="shared")
-    await services.links.confirm(BOB_DISCORD, second.code)
+    confirmed = await services.links.confirm(BOB_DISCORD, second.code)
+    assert confirmed.moved_from == ALICE_DISCORD
+    [moved] = await services.audit.recent(target_id=ALICE_DISCORD)
+    assert (moved.action, moved.actor_id) == ("move", BOB_DISCORD)
 
     assert await services.links.get(ALICE_DISCORD) is None
     moved = await services.links.get(BOB_DISCORD)

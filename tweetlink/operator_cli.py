@@ -10,7 +10,7 @@ from typing import Any
 
 from core import errors
 from core.audit import Actor
-from core.links import Link
+from core.link_values import Link
 from tweetlink.cli_support import with_services
 from tweetlink.failures import CommandFailed
 from tweetlink.services import Services
@@ -125,6 +125,8 @@ def _link_confirm(args: argparse.Namespace) -> None:
                 f"start one with `tweetlink link start {args.discord_user_id}`"
             ) from None
         print(f"Linked as @{link.screen_name}")
+        if link.moved_from is not None:
+            print(f"(moved from Discord user {link.moved_from}, who held it until now)")
 
     with_services(job)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
@@ -17,6 +18,9 @@ REPLACE_LINK_ID = "tweetlink:replace-link"
 REPLACE_LINK_LABEL = "Link another account"
 CODE_FIELD_ID = "tweetlink:code"
 CANNOT_DM = 50007
+
+
+log = logging.getLogger(__name__)
 
 
 class EnterCodeModal(discord.ui.Modal, title="Finish linking your X account"):
@@ -37,13 +41,33 @@ class EnterCodeModal(discord.ui.Modal, title="Finish linking your X account"):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """Check the code for the member who submitted it and store the link."""
         link = await self.links.confirm(interaction.user.id, self.code.value)
-        await interaction.response.send_message(f"Linked as @{link.screen_name}.", ephemeral=True)
+        answer = f"Linked as @{link.screen_name}."
+        if link.moved_from is not None:
+            answer += (
+                " This X account was linked to another Discord user until now; it is yours "
+                "now, and they are told by DM."
+            )
+        await interaction.response.send_message(answer, ephemeral=True)
+        if link.moved_from is not None:
+            await _tell_previous_holder(interaction.client, link.moved_from, link.screen_name)
 
     # discord.py's Modal narrows View.on_error's signature; the ignore is for its typing.
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
         await report_error(interaction, error)
+
+
+async def _tell_previous_holder(client: discord.Client, member_id: int, handle: str) -> None:
+    """Best effort: the member who held the X account learns it moved, and why."""
+    try:
+        channel = await client.create_dm(discord.Object(id=member_id))
+        await channel.send(
+            f"Your link to @{handle} on X was moved to another Discord account, which proved "
+            "on X that it owns it. Run /link-twitter if that was not meant to happen."
+        )
+    except discord.HTTPException:
+        log.warning("could not tell Discord user %s that their X account moved", member_id)
 
 
 class EnterCodeButton(discord.ui.Button[discord.ui.View]):

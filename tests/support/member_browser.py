@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from core.links import Link
+from core.link_values import Link
 from tweetlink.services import Services
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
