@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -208,3 +212,30 @@ async def test_settings_are_found_the_same_way_from_any_directory(
     assert f"the SQLite database {database}" in migrated.stderr
     assert database.is_file()
     assert list(elsewhere.iterdir()) == []  # no fresh, empty database made here
+
+
+async def test_backup_copies_a_sqlite_database_in_use_with_its_write_ahead_log(
+    services: Services, web_server: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """While the process that linked a member still has the database open (its last writes
+    still in the WAL), `backup` writes a copy that holds them."""
+    await link_member(services, DISCORD_ID, "frank_x")
+    database = Path(services.settings.database_url.split("///", 1)[1])
+    wal = await asyncio.to_thread(os.path.getsize, f"{database}-wal")
+    assert wal > 0  # what a copy of the .db file alone could miss
+
+    copy = tmp_path / "backup.db"
+    finished = await tweetlink(tmp_path, env, "backup", str(copy))
+    assert finished.returncode == 0, finished.stderr
+    assert f"to {copy}" in finished.stdout
+    with contextlib.closing(sqlite3.connect(copy)) as copied:
+        rows = copied.execute("SELECT discord_user_id, screen_name FROM linked_accounts").fetchall()
+    assert rows == [(DISCORD_ID, "frank_x")]
+
+    again = await tweetlink(tmp_path, env, "backup", str(copy))
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    on_postgresql = {**env, "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/test"}
+    refused = await tweetlink(tmp_path, on_postgresql, "backup", str(tmp_path / "pg.db"))
+    assert refused.returncode == 1
+    assert "pg_dump" in refused.stderr

@@ -21,6 +21,7 @@ from core.config import ENV_FILE_VARIABLE
 from core.db import create_engine
 from core.sealing import Sealer
 from tweetlink import migrations, operator_cli
+from tweetlink.backup import backup_sqlite
 from tweetlink.bot_runner import check_discord, run_bot
 from tweetlink.cli_support import (
     configure_logging,
@@ -30,7 +31,7 @@ from tweetlink.cli_support import (
     say_where_settings_come_from,
     with_services,
 )
-from tweetlink.failures import CommandFailed, database_unreachable
+from tweetlink.failures import CommandFailed, database_unreachable, where_the_database_is
 from tweetlink.services import Services
 from tweetlink.web_server import serve_web
 
@@ -83,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     command("migrate", _migrate, "bring the database schema up to date")
     command("check", _check, "check settings, database, X and Discord, and say what is wrong")
     command("keygen", _keygen, "print a new key for TOKEN_ENCRYPTION_KEYS")
+    backup = command("backup", _backup, "copy the SQLite database consistently, while in use")
+    backup.add_argument("path", type=Path, help="the new file to write the copy to")
 
     operator_cli.register(commands)
     return parser
@@ -215,6 +218,12 @@ async def _check_x(services: Services) -> str | None:
     except errors.TwitterError as error:
         return f"{at} refused the request: {error}"
     return None
+
+
+def _backup(args: argparse.Namespace) -> None:
+    url = load_database_url()
+    size = backup_sqlite(url, args.path)
+    print(f"copied {where_the_database_is(url)} to {args.path} ({size} bytes)")
 
 
 def _keygen(_: argparse.Namespace) -> None:
