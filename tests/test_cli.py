@@ -7,12 +7,15 @@ import contextlib
 import json
 import os
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from core.config import Settings
+from core.links import LinkService
+from core.sealing import Sealer
 from tests.fakes.twitter import FakeTwitter
 from tests.support.member_browser import MemberBrowser, link_member
 from tests.support.processes import environment_of, tweetlink
@@ -239,3 +242,44 @@ async def test_backup_copies_a_sqlite_database_in_use_with_its_write_ahead_log(
     refused = await tweetlink(tmp_path, on_postgresql, "backup", str(tmp_path / "pg.db"))
     assert refused.returncode == 1
     assert "pg_dump" in refused.stderr
+
+
+async def test_keys_rotate_lets_the_old_key_go(
+    services: Services,
+    web_server: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    fake_twitter: FakeTwitter,
+) -> None:
+    """After `keys rotate` with a new key first, the old key can be removed: a member's link
+    still revokes at X on unlink, and a flow waiting for its code still confirms. Running it
+    again is harmless."""
+    old_key = services.settings.encryption_keys()[0]
+    await link_member(services, DISCORD_ID, "gina_x")
+    waiting = await services.links.start(DISCORD_ID + 1, "hank")
+    async with aiohttp.ClientSession() as http:
+        page = await MemberBrowser(http).authorize(
+            services.settings.link_url(waiting.intent_id), username="hank_x"
+        )
+
+    new_key = Sealer.generate_key()
+    rotating = {**env, "TOKEN_ENCRYPTION_KEYS": f"{new_key},{old_key}"}
+    for _ in range(2):
+        rotated = await tweetlink(tmp_path, rotating, "keys", "rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        assert "linked_accounts: 1 row(s) re-sealed" in rotated.stdout
+        assert "link_intents: 1 row(s) re-sealed" in rotated.stdout
+
+    settings = services.settings
+    new_only = LinkService(
+        services.sessions,
+        Sealer([new_key]),
+        services.twitter,
+        callback_url=settings.callback_url,
+        intent_ttl=timedelta(seconds=settings.link_intent_ttl_seconds),
+        code_ttl=timedelta(seconds=settings.confirmation_code_ttl_seconds),
+        code_attempts=settings.confirmation_code_attempts,
+    )
+    assert (await new_only.unlink(DISCORD_ID)).revoked_at_twitter
+    assert len(fake_twitter.invalidated_tokens) == 1
+    assert (await new_only.confirm(DISCORD_ID + 1, page.code)).screen_name == "hank_x"

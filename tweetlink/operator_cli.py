@@ -10,6 +10,7 @@ from typing import Any
 
 from core import errors
 from core.audit import Actor
+from core.key_rotation import reseal_everything
 from core.link_values import Link
 from tweetlink.cli_support import with_services
 from tweetlink.failures import CommandFailed
@@ -73,6 +74,13 @@ def register(commands: Any) -> None:
     )
     audit_log.add_argument("--json", action="store_true", help="print JSON")
     audit_log.set_defaults(handler=_audit)
+
+    keys = commands.add_parser("keys", help="the sealing keys of TOKEN_ENCRYPTION_KEYS")
+    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    rotate = key_commands.add_parser(
+        "rotate", help="re-seal every stored secret under the first key (safe beside a live bot)"
+    )
+    rotate.set_defaults(handler=_keys_rotate)
 
     usage = commands.add_parser("usage", help="tweets posted and their estimated cost")
     usage.add_argument("--guild", type=snowflake, help="a server's id: that server only")
@@ -212,6 +220,22 @@ def _audit(args: argparse.Namespace) -> None:
                 f"target {entry.target_id or '-'}\tserver {entry.guild_id or '-'}\t"
                 f"{entry.reason or ''}"
             )
+
+    with_services(job)
+
+
+def _keys_rotate(_: argparse.Namespace) -> None:
+    async def job(services: Services) -> None:
+        results = await reseal_everything(services.sessions, services.sealer)
+        for done in results:
+            print(f"{done.table}: {done.rows} row(s) re-sealed under the first key")
+        unopenable = sum(done.unopenable for done in results)
+        if unopenable:
+            raise CommandFailed(
+                f"{unopenable} row(s) hold values no key in TOKEN_ENCRYPTION_KEYS opens; "
+                "they were left as they are: put back the key that sealed them and run this again"
+            )
+        print("every sealed value opens with the first key: the others may now be removed")
 
     with_services(job)
 
