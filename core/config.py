@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     server_daily_tweet_cap: int = Field(default=100, ge=0)
     price_per_post_usd: float = Field(default=0.015, ge=0)
     price_per_post_with_url_usd: float = Field(default=0.20, ge=0)
+    housekeeping_interval_seconds: float = Field(default=600, gt=0)
     log_level: str = "INFO"
 
     @field_validator("twitter_consumer_key", "public_url", "twitter_api_base")

@@ -69,6 +69,9 @@ SELECT_PREVIEW_RULES = (
     .where(_link.discord_user_id == _MEMBER)
 )
 INSERT_DRAFT = insert(_DRAFTS)
+DELETE_EXPIRED_DRAFTS = (  # housekeeping
+    delete(_DRAFTS).where(_draft.expires_at <= bindparam("now")).returning(_draft.id)
+)
 DELETE_DRAFT = delete(_DRAFTS).where(  # Cancel
     _draft.id == bindparam("draft_id"), _draft.discord_user_id == _MEMBER
 )

@@ -152,6 +152,12 @@ class TweetService:
         async with self._sessions.begin() as session:
             await session.execute(sql.DELETE_DRAFT, {"draft_id": draft_id, "member": member_id})
 
+    async def purge_expired_drafts(self) -> int:
+        """Delete previews whose time is up; returns how many."""
+        async with self._sessions.begin() as session:
+            purged = await session.execute(sql.DELETE_EXPIRED_DRAFTS, {"now": self._clock()})
+            return len(purged.all())
+
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
         draft, reservation = await self._reserve(draft_id, where)

@@ -7,16 +7,21 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
+from core.clock import utcnow
 from core.config import Settings
+from core.models import LinkIntent, TweetDraft
 from tests.fakes.discord import FakeDiscord
 from tests.support.processes import environment_of, tweetlink
 from tests.support.tweetlink_on_fake_discord import MODULE as TWEETLINK_ON_FAKE_DISCORD
 from tests.support.tweetlink_on_fake_discord import fake_discord_environment
+from tweetlink.services import Services
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -37,6 +42,7 @@ def env(settings: Settings, fake_discord: FakeDiscord) -> dict[str, str]:
         WEB_PORT=str(port),
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         LOG_LEVEL="DEBUG",
+        HOUSEKEEPING_INTERVAL_SECONDS="0.2",
     )
     return env
 
@@ -105,3 +111,48 @@ async def test_check_names_a_refused_discord_token(env: dict[str, str], tmp_path
     finished = await tweetlink(tmp_path, env, "check", module=TWEETLINK_ON_FAKE_DISCORD)
     assert finished.returncode == 1
     assert "Discord refused DISCORD_TOKEN" in finished.stdout
+
+
+async def test_run_sweeps_expired_flows_and_previews(
+    running: asyncio.subprocess.Process, services: Services, fake_discord: FakeDiscord
+) -> None:
+    """The running process deletes, on its timer, the link flows and previews whose time is up,
+    and keeps those still alive."""
+    await fake_discord.wait_connected()
+    now = utcnow()
+    async with services.sessions.begin() as session:
+        for n, expires_at in enumerate((now - timedelta(minutes=1), now + timedelta(minutes=10))):
+            session.add_all(
+                [
+                    LinkIntent(
+                        id=f"flow-{n}",
+                        discord_user_id=n + 1,
+                        discord_name="someone",
+                        status="created",
+                        csrf_token="csrf",
+                        created_at=now,
+                        expires_at=expires_at,
+                        code_attempts=0,
+                    ),
+                    TweetDraft(
+                        id=f"draft-{n}",
+                        discord_user_id=n + 1,
+                        guild_id=1,
+                        channel_id=1,
+                        text="hello",
+                        created_at=now,
+                        expires_at=expires_at,
+                    ),
+                ]
+            )
+
+    async def left() -> tuple[list[str], list[str]]:
+        async with services.sessions() as session:
+            flows = list(await session.scalars(select(LinkIntent.id)))
+            drafts = list(await session.scalars(select(TweetDraft.id)))
+        return flows, drafts
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while (remaining := await left()) != (["flow-1"], ["draft-1"]):
+        assert asyncio.get_running_loop().time() < deadline, remaining
+        await asyncio.sleep(0.05)

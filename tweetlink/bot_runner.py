@@ -14,6 +14,7 @@ from discord.http import Route
 from bot.client import BotServices, TweetlinkBot
 from core.config import MissingSetting
 from tweetlink.failures import CommandFailed
+from tweetlink.housekeeping import sweep_until
 from tweetlink.services import Services
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,12 @@ async def run_bot(
             logged_in.set()
         connection = asyncio.create_task(bot.connect())
         stopping = asyncio.create_task(stop.wait())
+        sweeping = asyncio.create_task(sweep_until(services, stop))
         try:
             await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
+            sweeping.cancel()
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
