@@ -25,7 +25,8 @@ Every message is safe to show: none carries a token, a secret or a verifier.
     │   ├── DailyCapReached        the member's or the server's daily cap is used up
     │   ├── TweetingDisabled       the server turned tweeting off
     │   ├── RoleRequired           the server requires a role the member lacks
-    │   └── MemberBlocked          a server manager blocked the member from tweeting there
+    │   ├── MemberBlocked          a server manager blocked the member from tweeting there
+    │   └── ShuttingDown           the process is stopping: it takes no new post
     └── TwitterError               X answered badly or not at all
         ├── TwitterUnavailable     unreachable, timed out or a 5xx: nothing happened
         ├── TwitterAuthRevoked     401: the token was revoked or is invalid
@@ -225,6 +226,15 @@ class MemberBlocked(TweetError):
 
     def __init__(self) -> None:
         super().__init__("A server manager has blocked you from posting to X in this server.")
+
+
+class ShuttingDown(TweetError):
+    """The bot is stopping (a restart, say): posts under way finish, new ones wait."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The bot is restarting, so nothing was posted. Press Post again in a minute."
+        )
 
 
 class TwitterError(TweetlinkError):

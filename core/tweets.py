@@ -112,6 +112,8 @@ class TweetService:
         self._limits = limits
         self._draft_ttl = draft_ttl
         self._clock = clock
+        self._posting: set[asyncio.Task[Any]] = set()  # the tasks pressing Post, until they end
+        self._stopping = False
 
     async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
         """Check everything that can be checked before X, and keep the tweet as a draft."""
@@ -152,6 +154,12 @@ class TweetService:
         async with self._sessions.begin() as session:
             await session.execute(sql.DELETE_DRAFT, {"draft_id": draft_id, "member": member_id})
 
+    async def finish_posts(self) -> None:
+        """Take no new post, and wait for those under way (the caller bounds the wait)."""
+        self._stopping = True
+        if self._posting:
+            await asyncio.wait(self._posting)
+
     async def purge_expired_drafts(self) -> int:
         """Delete previews whose time is up; returns how many."""
         async with self._sessions.begin() as session:
@@ -160,6 +168,13 @@ class TweetService:
 
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
+        if self._stopping:
+            raise errors.ShuttingDown()
+        # The whole task is awaited on shutdown, so the member hears what X did.
+        task = asyncio.current_task()
+        if task is not None:
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
         draft, reservation = await self._reserve(draft_id, where)
         try:
             credentials = TokenPair(

@@ -16,8 +16,11 @@ from sqlalchemy import select
 
 from core.clock import utcnow
 from core.config import Settings
-from core.models import LinkIntent, TweetDraft
-from tests.fakes.discord import FakeDiscord
+from core.models import LinkIntent, Tweet, TweetDraft, TweetStatus
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser
+from tests.fakes.twitter import FakeTwitter
+from tests.support.discord_bot import custom_ids, preview_of
+from tests.support.member_browser import link_member
 from tests.support.processes import environment_of, tweetlink
 from tests.support.tweetlink_on_fake_discord import MODULE as TWEETLINK_ON_FAKE_DISCORD
 from tests.support.tweetlink_on_fake_discord import fake_discord_environment
@@ -156,3 +159,42 @@ async def test_run_sweeps_expired_flows_and_previews(
     while (remaining := await left()) != (["flow-1"], ["draft-1"]):
         assert asyncio.get_running_loop().time() < deadline, remaining
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def community(
+    services: Services, web_server: str, fake_discord: FakeDiscord
+) -> tuple[FakeGuild, FakeUser]:
+    """A server, made before the bot starts, with a member linked to @ivy_x."""
+    guild = fake_discord.add_guild("Community")
+    member = fake_discord.add_user("ivy")
+    guild.add_member(member)
+    await link_member(services, member.id, "ivy_x")
+    return guild, member
+
+
+async def test_sigterm_lets_a_post_under_way_finish_then_exits_0(
+    community: tuple[FakeGuild, FakeUser],
+    running: asyncio.subprocess.Process,
+    fake_discord: FakeDiscord,
+    fake_twitter: FakeTwitter,
+    services: Services,
+) -> None:
+    """SIGTERM while X holds a Post: the post finishes, is recorded, the member hears the
+    tweet's link, and the process exits 0."""
+    guild, member = community
+    await fake_discord.wait_connected()
+    command = await fake_discord.slash_command(member, "tweet", {"text": "last words"}, guild=guild)
+    preview = await preview_of(command)
+    [post] = [i for i in custom_ids(preview) if i.startswith("tweetlink:post:")]
+    fake_twitter.tweet_delay = 1.5
+    click = await fake_discord.click_button(member, preview, post)
+    await asyncio.wait_for(fake_twitter.tweet_recorded.wait(), 10)
+
+    running.send_signal(signal.SIGTERM)
+    edited = await click.wait_edit()
+    assert str(edited["content"]).startswith("Posted: https://x.com/ivy_x/status/")
+    _, stderr = await asyncio.wait_for(running.communicate(), timeout=30)
+    assert running.returncode == 0, stderr.decode()
+    async with services.sessions() as session:
+        assert list(await session.scalars(select(Tweet.status))) == [TweetStatus.POSTED]

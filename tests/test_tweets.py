@@ -434,3 +434,15 @@ def posted_row(member: int) -> dict[str, object]:
         "created_at": now,
         "posted_at": now,
     }
+
+
+async def test_a_stopping_service_takes_no_new_post(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """Once shutdown began, Post explains the restart and nothing reaches X."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "too late")
+    await tweets.finish_posts()
+    with pytest.raises(errors.ShuttingDown, match="restarting"):
+        await tweets.post(draft.id, at(alice))
+    assert tweet_posts(fake_twitter) == 0

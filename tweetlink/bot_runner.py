@@ -19,6 +19,8 @@ from tweetlink.services import Services
 
 log = logging.getLogger(__name__)
 
+# On SIGTERM, posts under way get this long to hear from X and answer the member.
+FINISH_POSTS_SECONDS = 10
 INVITE_PERMISSIONS = discord.Permissions(send_messages=True, embed_links=True)
 
 
@@ -81,6 +83,9 @@ async def run_bot(
         finally:
             stopping.cancel()
             sweeping.cancel()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FINISH_POSTS_SECONDS):
+                    await services.tweets.finish_posts()
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
