@@ -48,10 +48,13 @@ class TweetlinkBot(commands.AutoShardedBot):
     """tweetlink's bot: slash commands only, so it needs no privileged intents.
 
     Auto-sharded, as Discord asks of a bot in many servers: it runs the shards `/gateway/bot`
-    recommends (one for a small bot).
+    recommends (one for a small bot), or the `shard_ids` of `shard_count` it is given when the
+    shards are spread over several processes. Only one process syncs the command tree.
     """
 
-    def __init__(self, services: BotServices, **options: Any) -> None:
+    def __init__(
+        self, services: BotServices, *, syncs_commands: bool = True, **options: Any
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -62,11 +65,17 @@ class TweetlinkBot(commands.AutoShardedBot):
             **options,
         )
         self.services = services
+        self.syncs_commands = syncs_commands
 
     async def setup_hook(self) -> None:
         """Load the features, then sync the command tree once (never on reconnects)."""
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        if not self.syncs_commands:
+            log.info(
+                "running shards %s; the process with shard 0 syncs the commands", self.shard_ids
+            )
+            return
         guild_id = self.services.settings.dev_guild_id
         if guild_id is None:
             synced = await self.tree.sync()

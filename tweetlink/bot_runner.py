@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -31,6 +32,20 @@ class DiscordLoginFailed(Exception):
         super().__init__("Discord refused DISCORD_TOKEN; copy the bot's token again")
 
 
+@dataclass(frozen=True)
+class Shards:
+    """Which shards this process runs: `ids` of `count` across every bot process; None for
+    all of them, and as many as Discord recommends."""
+
+    ids: list[int] | None = None
+    count: int | None = None
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the command tree: the one holding shard 0 does."""
+        return self.ids is None or 0 in self.ids
+
+
 def _no_voice_warning() -> None:
     # discord.py warns that its voice libraries (PyNaCl, davey) are missing; we have no voice.
     discord.VoiceClient.warn_nacl = False
@@ -46,8 +61,8 @@ def discord_unreachable(error: BaseException) -> CommandFailed:
     )
 
 
-def create_bot(services: Services, **options: Any) -> TweetlinkBot:
-    """The bot, on the process's shared services."""
+def create_bot(services: Services, shards: Shards = Shards(), **options: Any) -> TweetlinkBot:
+    """The bot, on the process's shared services, running `shards`."""
     _no_voice_warning()
     resources = BotServices(
         settings=services.settings,
@@ -57,15 +72,25 @@ def create_bot(services: Services, **options: Any) -> TweetlinkBot:
         usage=services.usage,
         audit=services.audit,
     )
-    return TweetlinkBot(resources, **options)
+    return TweetlinkBot(
+        resources,
+        syncs_commands=shards.syncs_commands,
+        shard_ids=shards.ids,
+        shard_count=shards.count,
+        **options,
+    )
 
 
 async def run_bot(
-    services: Services, stop: asyncio.Event, logged_in: asyncio.Event | None = None
+    services: Services,
+    stop: asyncio.Event,
+    logged_in: asyncio.Event | None = None,
+    *,
+    shards: Shards = Shards(),
 ) -> None:
-    """Run the Discord bot until `stop` is set or the connection ends for good; `logged_in` is
-    set once Discord accepted the token."""
-    bot = create_bot(services)
+    """Run the Discord bot's `shards` until `stop` is set or the connection ends for good;
+    `logged_in` is set once Discord accepted the token."""
+    bot = create_bot(services, shards)
     async with bot:
         try:
             await bot.login(services.settings.bot_token())

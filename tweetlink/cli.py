@@ -22,7 +22,7 @@ from core.db import create_engine
 from core.sealing import Sealer
 from tweetlink import migrations, operator_cli
 from tweetlink.backup import backup_sqlite
-from tweetlink.bot_runner import check_discord, run_bot
+from tweetlink.bot_runner import Shards, check_discord, run_bot
 from tweetlink.cli_support import (
     configure_logging,
     load_database_url,
@@ -78,9 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("run", _run, "run the Discord bot and the web pages in one process")
+    _add_shard_options(command("run", _run, "run the Discord bot and the web pages in one process"))
     command("web", _web, "run the web pages alone")
-    command("bot", _bot, "run the Discord bot alone")
+    _add_shard_options(command("bot", _bot, "run the Discord bot alone"))
     command("migrate", _migrate, "bring the database schema up to date")
     command("check", _check, "check settings, database, X and Discord, and say what is wrong")
     command("keygen", _keygen, "print a new key for TOKEN_ENCRYPTION_KEYS")
@@ -89,6 +89,46 @@ def _parser() -> argparse.ArgumentParser:
 
     operator_cli.register(commands)
     return parser
+
+
+def _add_shard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--shard-ids",
+        type=_shard_ids,
+        metavar="N,N…",
+        help="run only these shards (needs --shard-count); shard 0's process syncs the commands",
+    )
+    parser.add_argument(
+        "--shard-count",
+        type=_positive_int,
+        metavar="N",
+        help="the number of shards across every bot process (default: what Discord recommends)",
+    )
+
+
+def _shard_ids(value: str) -> list[int]:
+    try:
+        ids = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a list like 0,1") from None
+    if any(shard_id < 0 for shard_id in ids) or len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError(f"{value!r} must list distinct shard ids from 0")
+    return ids
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def _shards_of(args: argparse.Namespace) -> Shards:
+    ids, count = args.shard_ids, args.shard_count
+    if ids is not None and count is None:
+        raise CommandFailed("--shard-ids needs --shard-count (the shards of every bot process)")
+    if ids is not None and max(ids) >= count:
+        raise CommandFailed(f"--shard-ids must be below --shard-count {count} (ids start at 0)")
+    return Shards(ids=ids, count=count)
 
 
 async def _require_current_schema(services: Services) -> None:
@@ -110,7 +150,8 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _run(_: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> None:
+    shards = _shards_of(args)
     settings = load_settings(runs_the_bot=True)
     say_where_settings_come_from(settings.database_url)
 
@@ -118,7 +159,7 @@ def _run(_: argparse.Namespace) -> None:
         await _require_current_schema(services)
         stop, logged_in = _stop_on_signals(), asyncio.Event()
         # The pages open once Discord took the token: a bot that cannot log in serves nothing.
-        bot = asyncio.create_task(run_bot(services, stop, logged_in))
+        bot = asyncio.create_task(run_bot(services, stop, logged_in, shards=shards))
         waiting = asyncio.create_task(logged_in.wait())
         await asyncio.wait({bot, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
@@ -141,12 +182,13 @@ def _web(_: argparse.Namespace) -> None:
     with_services(job, settings=settings)
 
 
-def _bot(_: argparse.Namespace) -> None:
+def _bot(args: argparse.Namespace) -> None:
+    shards = _shards_of(args)
     settings = load_settings(runs_the_bot=True)
 
     async def job(services: Services) -> None:
         await _require_current_schema(services)
-        await run_bot(services, _stop_on_signals())
+        await run_bot(services, _stop_on_signals(), shards=shards)
 
     with_services(job, settings=settings)
 
