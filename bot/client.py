@@ -10,7 +10,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.replies import report_error
+from bot.replies import describe, report_error
+from core import metrics
 from core.audit import AuditLog
 from core.config import Settings
 from core.links import LinkService
@@ -41,7 +42,13 @@ class TweetlinkTree(app_commands.CommandTree["TweetlinkBot"]):
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
+        outcome = "refused" if describe(error) is not None else "failed"
+        metrics.INTERACTIONS.labels(_command_name(interaction), outcome).inc()
         await report_error(interaction, error)
+
+
+def _command_name(interaction: discord.Interaction[Any]) -> str:
+    return interaction.command.qualified_name if interaction.command else "unknown"
 
 
 class TweetlinkBot(commands.AutoShardedBot):
@@ -88,6 +95,14 @@ class TweetlinkBot(commands.AutoShardedBot):
             len(synced),
             f"to server {guild_id}" if guild_id else "globally",
         )
+
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction[Any],
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
+    ) -> None:
+        """Count a command that ran to its end (errors are counted by the tree)."""
+        metrics.INTERACTIONS.labels(command.qualified_name, "ok").inc()
 
     async def on_ready(self) -> None:
         """Say who we are once connected."""

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     public_url: str
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     database_url: str = DEFAULT_DATABASE_URL
     token_encryption_keys: Annotated[list[SecretStr], NoDecode]
     admin_user_ids: Annotated[list[int], NoDecode] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import PoolResetState
 
+from core import metrics
+
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
@@ -25,7 +28,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         # All 15 connections kept: an overflow connection is closed on return, and opening one
         # (type introspection, statements to prepare again) costs more than it served.
-        return create_async_engine(url, echo=echo, pool_size=15, max_overflow=0)
+        engine = create_async_engine(url, echo=echo, pool_size=15, max_overflow=0)
+        _time_transactions(engine)
+        return engine
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +56,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    _time_transactions(engine)  # first, so that the wait for the write lock is counted too
+
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
         # A plain BEGIN takes a read lock and fails ("database is locked") when it later needs
@@ -69,6 +76,25 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             dbapi_connection.rollback()
 
     return engine
+
+
+def _time_transactions(engine: AsyncEngine) -> None:
+    """Observe each transaction's time, begin to commit or rollback, in DB_TRANSACTIONS."""
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _began(connection: Connection) -> None:
+        connection.info["began"] = time.perf_counter()
+
+    def _ended(end: str) -> Any:
+        def observe(connection: Connection) -> None:
+            began = connection.info.pop("began", None)
+            if began is not None:
+                metrics.DB_TRANSACTIONS.labels(end).observe(time.perf_counter() - began)
+
+        return observe
+
+    event.listen(engine.sync_engine, "commit", _ended("commit"))
+    event.listen(engine.sync_engine, "rollback", _ended("rollback"))
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

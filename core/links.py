@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable, Row
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, errors
+from core import audit, errors, metrics
 from core import link_statements as sql
 from core.audit import Action, Actor
 from core.clock import Clock, utcnow
@@ -84,6 +84,7 @@ class LinkService:
         self._exchange_wait = exchange_wait
         self._clock = clock
 
+    @metrics.counted_step("start")
     async def start(self, discord_user_id: int, discord_name: str) -> StartedLink:
         """Open a flow for this Discord user, replacing any earlier one of theirs."""
         now = self._clock()
@@ -111,11 +112,13 @@ class LinkService:
         await _again_if_raced(replace_earlier_flow)
         return StartedLink(intent_id, expires_at)
 
+    @metrics.counted_step("landing")
     async def landing(self, intent_id: str) -> Landing:
         """The landing page's facts; reading them changes nothing."""
         row = await self._open_intent(sql.SELECT_LANDING, intent_id)
         return Landing(intent_id, row.discord_name, row.csrf_token)
 
+    @metrics.counted_step("begin_authorization")
     async def begin_authorization(self, intent_id: str, csrf_token: str) -> str:
         """Get a request token for the flow and return the X URL to send the browser to."""
         row = await self._open_intent(sql.SELECT_CONTINUE, intent_id)
@@ -143,6 +146,7 @@ class LinkService:
             raise errors.UnknownRequestToken()
         return intent_id
 
+    @metrics.counted_step("finish_authorization")
     async def finish_authorization(self, request_token: str, verifier: str) -> Authorization:
         """X sent the browser back: exchange the verifier and issue the confirmation code.
 
@@ -191,6 +195,7 @@ class LinkService:
             intent.id, intent.discord_name, grant.screen_name, code, code_expires_at, linked=False
         )
 
+    @metrics.counted_step("confirm")
     async def confirm(self, discord_user_id: int, typed_code: str) -> Link:
         """Finish this Discord user's flow with the code from the page, and store the link."""
         code = typed_code.strip().replace(" ", "")
@@ -220,6 +225,7 @@ class LinkService:
             rows = (await session.execute(sql.SELECT_ALL_LINKS)).all()
         return [_link_of(row) for row in rows]
 
+    @metrics.counted_step("unlink")
     async def unlink(
         self, discord_user_id: int, *, by: Actor | None = None, reason: str | None = None
     ) -> Unlinked:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from core import errors
+from core import errors, metrics
 from core import tweet_statements as sql
 from core.clock import Clock, utcnow
 from core.db import SessionFactory
@@ -117,6 +117,10 @@ class TweetService:
 
     async def prepare(self, where: Where, text: str, image: Image | None = None) -> Draft:
         """Check everything that can be checked before X, and keep the tweet as a draft."""
+        with metrics.tweet_refusals_counted():
+            return await self._prepare(where, text, image)
+
+    async def _prepare(self, where: Where, text: str, image: Image | None) -> Draft:
         measured = check_text(text, has_image=image is not None)
         image_type = check_image(image.data) if image is not None else None
         now = self._clock()
@@ -168,6 +172,10 @@ class TweetService:
 
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
+        with metrics.tweet_refusals_counted():
+            return await self._post(draft_id, where)
+
+    async def _post(self, draft_id: str, where: Where) -> PostedTweet:
         if self._stopping:
             raise errors.ShuttingDown()
         # The whole task is awaited on shutdown, so the member hears what X did.
@@ -294,6 +302,8 @@ class TweetService:
         Shielded: a Post cancelled now (a shutdown) still records what X did.
         """
         await asyncio.shield(self._settle(reservation.tweet_row_id, status, tweet_id))
+        if status is not None:
+            metrics.TWEETS.labels(status.value, "").inc()
 
     async def _settle(self, row_id: int, status: TweetStatus | None, tweet_id: str | None) -> None:
         async with self._sessions.begin() as session:

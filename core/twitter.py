@@ -7,6 +7,7 @@ that is not a success becomes a domain exception from `core.errors`; nothing her
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from oauthlib import oauth1
 
+from core import metrics
 from core.errors import (
     TwitterAuthRevoked,
     TwitterCallbackRejected,
@@ -220,18 +222,25 @@ class TwitterClient:
         elif json_body is not None:
             data = json.dumps(json_body)
             headers["Content-Type"] = "application/json"
+        started, status = time.perf_counter(), "cancelled"
         try:
             async with self._http.request(
                 method, url, data=data, headers=headers, timeout=self._timeout
             ) as answer:
                 response = Response(answer.status, answer.headers, await answer.read())
+                status = str(answer.status)
         except aiohttp.ClientConnectorError:
+            status = "unreachable"
             raise TwitterUnavailable("X could not be reached.") from None
-        except (TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, aiohttp.ClientError) as error:
+            status = "timeout" if isinstance(error, TimeoutError) else "broken"
             # The request may have reached X before the connection failed or the clock ran out.
             if may_have_happened:
                 raise TwitterMaybePosted() from None
             raise TwitterUnavailable("X did not answer in time.") from None
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.X_REQUESTS.labels(f"{method} {path}", status).observe(elapsed)
         if response.status >= 300:
             raise error_for(response)
         return response

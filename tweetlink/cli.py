@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -33,7 +34,7 @@ from tweetlink.cli_support import (
 )
 from tweetlink.failures import CommandFailed, database_unreachable, where_the_database_is
 from tweetlink.services import Services
-from tweetlink.web_server import serve_web
+from tweetlink.web_server import probes_served, serve_web
 
 log = logging.getLogger("tweetlink")
 
@@ -188,7 +189,11 @@ def _bot(args: argparse.Namespace) -> None:
 
     async def job(services: Services) -> None:
         await _require_current_schema(services)
-        await run_bot(services, _stop_on_signals(), shards=shards)
+        async with contextlib.AsyncExitStack() as probes:
+            if settings.metrics_port is not None:
+                # Listening first: a busy port is said before the bot logs in.
+                await probes.enter_async_context(probes_served(services, settings.metrics_port))
+            await run_bot(services, _stop_on_signals(), shards=shards)
 
     with_services(job, settings=settings)
 

@@ -49,8 +49,10 @@ def database_unreachable(url: str, error: BaseException) -> CommandFailed:
     )
 
 
-def cannot_listen(host: str, port: int, error: OSError) -> CommandFailed:
-    """The web pages could not bind their address."""
+def cannot_listen(
+    host: str, port: int, error: OSError, port_setting: str = "WEB_PORT"
+) -> CommandFailed:
+    """The web pages (or the probes, on `port_setting`) could not bind their address."""
     if isinstance(error, socket.gaierror):
         return CommandFailed(
             f"WEB_HOST {host!r} does not resolve; set it to an address of this machine "
@@ -58,9 +60,10 @@ def cannot_listen(host: str, port: int, error: OSError) -> CommandFailed:
         )
     if error.errno == errno.EADDRINUSE:
         return CommandFailed(
-            f"port {port} on {host} is already in use; stop what uses it or set WEB_PORT "
-            "to a free port"
+            f"port {port} on {host} is already in use; stop what uses it or set "
+            f"{port_setting} to a free port"
         )
     return CommandFailed(
-        f"cannot listen on {host}:{port} ({error.strerror or error}); check WEB_HOST and WEB_PORT"
+        f"cannot listen on {host}:{port} ({error.strerror or error}); check WEB_HOST and "
+        f"{port_setting}"
     )

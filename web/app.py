@@ -15,12 +15,12 @@ from core import errors
 from core.clock import Clock, utcnow
 from core.links import LinkService
 from web.pages import Pages
+from web.probes import add_probe_routes
 
 log = logging.getLogger(__name__)
 
 LINKS = web.AppKey("links", LinkService)
 PAGES = web.AppKey("pages", Pages)
-PING: web.AppKey[Callable[[], Awaitable[bool]]] = web.AppKey("ping")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 # Long enough for any token X issues; anything longer is not from X.
@@ -41,12 +41,11 @@ def create_app(
     app = web.Application(middlewares=[error_pages], client_max_size=64 * 1024)
     app[LINKS] = links
     app[PAGES] = Pages(form_targets=[f"{origin.scheme}://{origin.netloc}"])
-    app[PING] = ping
     app[CLOCK] = clock
     app.router.add_get("/link/{intent_id}", landing, allow_head=True)
     app.router.add_post("/link/{intent_id}", continue_to_x)
     app.router.add_get("/oauth/callback", oauth_callback)
-    app.router.add_get("/healthz", healthz)
+    add_probe_routes(app, ping)
     return app
 
 
@@ -135,14 +134,6 @@ async def oauth_callback(request: web.Request) -> web.Response:
         screen_name=outcome.screen_name,
         discord_name=outcome.discord_name,
         minutes_left=_minutes_between(request.app[CLOCK](), outcome.code_expires_at),
-    )
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness for load balancers: the process answers and the database does too."""
-    healthy = await request.app[PING]()
-    return web.json_response(
-        {"status": "ok" if healthy else "database unavailable"}, status=200 if healthy else 503
     )
 
 
