@@ -198,3 +198,15 @@ async def test_sigterm_lets_a_post_under_way_finish_then_exits_0(
     assert running.returncode == 0, stderr.decode()
     async with services.sessions() as session:
         assert list(await session.scalars(select(Tweet.status))) == [TweetStatus.POSTED]
+
+
+@pytest.mark.parametrize("when", ["/users/@me", "/commands", "/gateway/bot"])
+async def test_sigterm_while_connecting_exits_0(
+    running: asyncio.subprocess.Process, fake_discord: FakeDiscord, when: str
+) -> None:
+    """Stopped while it logs in, syncs or connects: no retrying a closed session, no traceback."""
+    await fake_discord.wait_for(lambda r: r.path.endswith(when))
+    running.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(running.communicate(), timeout=30)
+    assert running.returncode == 0, stderr.decode()
+    assert "Traceback" not in stderr.decode()

@@ -100,21 +100,28 @@ async def run_bot(
             raise discord_unreachable(error) from None
         if logged_in is not None:
             logged_in.set()
+        if stop.is_set():  # asked to stop while logging in
+            return
         connection = asyncio.create_task(bot.connect())
         stopping = asyncio.create_task(stop.wait())
         sweeping = asyncio.create_task(sweep_until(services, stop))
         try:
             await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stop.set()  # the bot is stopping either way: the web pages beside it stop too
             stopping.cancel()
-            sweeping.cancel()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FINISH_POSTS_SECONDS):
                     await services.tweets.finish_posts()
+            if not connection.done():
+                # Stopped while connecting, discord.py would retry a closed session forever.
+                connection.cancel()
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
-    stop.set()  # the bot is gone: stop the web pages running beside it too
+            # Not cancelled: a sweep cut off mid-statement leaves its connection to a closed
+            # engine, and the process hangs on exit. It ends after its current sweep.
+            await sweeping
 
 
 async def check_discord(services: Services) -> tuple[str, bool]:
