@@ -46,10 +46,15 @@ class MemberBrowser:
         """Open the landing page and press Continue to X; returns where we are redirected."""
         landing = await self.open(link_url)
         assert landing.status == 200, landing.html
+        return await self.submit_continue(landing, link_url)
+
+    async def submit_continue(self, landing: Page, post_url: str) -> str:
+        """Press Continue to X on a landing page already open, posting its form to `post_url`
+        (behind a load balancer, perhaps another worker); returns where we are redirected."""
         csrf = _CSRF.search(landing.html)
-        assert csrf
+        assert csrf, landing.html
         async with self.http.post(
-            link_url, data={"csrf_token": csrf.group(1)}, allow_redirects=False
+            post_url, data={"csrf_token": csrf.group(1)}, allow_redirects=False
         ) as response:
             assert response.status == 303, await response.text()
             return response.headers["Location"]
