@@ -66,6 +66,15 @@ async def fake_x(latency: float) -> AsyncIterator[str]:
     Apart from ours, the fake's work (signature checks, its HTTP server) takes neither our event
     loop nor our CPU time, for our side and for the floor alike.
     """
+    async with fake_x_process(latency) as (base_url, _):
+        yield base_url
+
+
+@asynccontextmanager
+async def fake_x_process(
+    latency: float,
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """`fake_x`, yielding its process too (for a bench that measures the fake's CPU)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     process = await asyncio.create_subprocess_exec(
@@ -85,7 +94,7 @@ async def fake_x(latency: float) -> AsyncIterator[str]:
     )
     try:
         await _wait_until_answering(process, base_url)
-        yield base_url
+        yield base_url, process
     finally:
         if process.returncode is None:
             process.terminate()
