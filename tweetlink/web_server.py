@@ -11,7 +11,7 @@ from aiohttp import web
 
 from tweetlink.failures import cannot_listen
 from tweetlink.services import Services
-from web.app import create_app, create_runner
+from web.app import create_app, create_runner, server_log
 from web.probes import create_probe_app
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ async def serve_web(services: Services, stop: asyncio.Event) -> None:
 async def probes_served(services: Services, port: int) -> AsyncIterator[None]:
     """Serve /healthz and /metrics alone on WEB_HOST:`port` (a bot's METRICS_PORT) inside."""
     host = services.settings.web_host
-    runner = web.AppRunner(create_probe_app(services.database_ok), access_log=None)
+    runner = web.AppRunner(
+        create_probe_app(services.database_ok), access_log=None, logger=server_log
+    )
     async with _listening(runner, host, port, "METRICS_PORT"):
         log.info("/healthz and /metrics on http://%s:%s", host, port)
         yield

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from core import errors
 from core.clock import Clock, utcnow
@@ -25,6 +26,8 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 # Long enough for any token X issues; anything longer is not from X.
 MAX_PARAM_LENGTH = 512
+# What the landing page's form sends (an HTML form's default encoding).
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,8 +53,28 @@ def create_app(
 
 
 def create_runner(app: web.Application) -> web.AppRunner:
-    """A runner whose access log never records query strings."""
-    return web.AppRunner(app, access_log_class=PathOnlyAccessLogger)
+    """A runner whose access log never records query strings, and which logs a malformed
+    request in one line."""
+    return web.AppRunner(app, access_log_class=PathOnlyAccessLogger, logger=server_log)
+
+
+class OneLineForMalformedRequests(logging.Filter):
+    """aiohttp logs each request its parser refuses (a line over 8 KB, a broken header) at ERROR
+    with a traceback, so anyone could fill the log: this makes each one WARNING line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            # The name only: the message may quote the request, query string and all.
+            record.msg = "refused a malformed request (%s, %s)"
+            record.args = (type(error).__name__, error.code)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+server_log = logging.getLogger("web.server")
+server_log.addFilter(OneLineForMalformedRequests())
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -88,9 +111,8 @@ async def landing(request: web.Request) -> web.Response:
 async def continue_to_x(request: web.Request) -> web.Response:
     """The landing page's button: ask X for a request token and send the browser to X."""
     intent_id = request.match_info["intent_id"]
-    form = await request.post()
-    csrf_token = form.get("csrf_token")
-    if not isinstance(csrf_token, str):
+    csrf_token = await _form_token(request)
+    if csrf_token is None:
         raise errors.FormExpired()
     try:
         authorize_url = await request.app[LINKS].begin_authorization(intent_id, csrf_token)
@@ -216,6 +238,19 @@ def error_page(
         retry_url=retry_url,
         error_id=error_id,
     )
+
+
+async def _form_token(request: web.Request) -> str | None:
+    """The CSRF token from the landing page's form, sent as its HTML sends it; any other body
+    is the client's mistake."""
+    if request.content_type != FORM_CONTENT_TYPE:
+        raise web.HTTPUnsupportedMediaType()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError):  # bytes that are not UTF-8, a charset Python lacks
+        raise web.HTTPBadRequest(reason="Malformed form") from None
+    token = form.get("csrf_token")
+    return token if isinstance(token, str) else None
 
 
 def _param(request: web.Request, name: str) -> str | None:
