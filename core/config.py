@@ -77,6 +77,11 @@ def check_database_url(url: str) -> str:
     raise ValueError(f"must be {DATABASE_URL_FORMS}")
 
 
+# Bounds for the settings: past them a value is a typo, and dates computed from it overflow.
+DAY_SECONDS = 24 * 60 * 60
+MAX_DAILY_CAP = 100_000  # tweets a day, for a member or a server; X's own limits end far below
+
+
 class Settings(BaseSettings):
     """Everything tweetlink can be configured with; `.env.example` explains each one."""
 
@@ -96,16 +101,16 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[list[int], NoDecode] = []
     dev_guild_id: int | None = None
     twitter_api_base: str = "https://api.x.com"
-    twitter_timeout_seconds: float = Field(default=10.0, gt=0)
-    link_intent_ttl_seconds: int = Field(default=900, gt=0)
-    confirmation_code_ttl_seconds: int = Field(default=600, gt=0)
-    confirmation_code_attempts: int = Field(default=5, gt=0)
-    tweet_cooldown_seconds: int = Field(default=30, ge=0)
-    member_daily_tweet_cap: int = Field(default=10, ge=0)
-    server_daily_tweet_cap: int = Field(default=100, ge=0)
-    price_per_post_usd: float = Field(default=0.015, ge=0)
-    price_per_post_with_url_usd: float = Field(default=0.20, ge=0)
-    housekeeping_interval_seconds: float = Field(default=600, gt=0)
+    twitter_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    link_intent_ttl_seconds: int = Field(default=900, gt=0, le=DAY_SECONDS)
+    confirmation_code_ttl_seconds: int = Field(default=600, gt=0, le=DAY_SECONDS)
+    confirmation_code_attempts: int = Field(default=5, gt=0, le=100)
+    tweet_cooldown_seconds: int = Field(default=30, ge=0, le=DAY_SECONDS)
+    member_daily_tweet_cap: int = Field(default=10, ge=0, le=MAX_DAILY_CAP)
+    server_daily_tweet_cap: int = Field(default=100, ge=0, le=MAX_DAILY_CAP)
+    price_per_post_usd: float = Field(default=0.015, ge=0, le=100)
+    price_per_post_with_url_usd: float = Field(default=0.20, ge=0, le=100)
+    housekeeping_interval_seconds: float = Field(default=600, gt=0, le=DAY_SECONDS)
     log_level: str = "INFO"
 
     @field_validator("twitter_consumer_key", "public_url", "twitter_api_base")

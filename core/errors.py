@@ -237,6 +237,10 @@ class ShuttingDown(TweetError):
         )
 
 
+class InvalidPolicy(TweetlinkError):
+    """A server rule out of its range; nothing was changed."""
+
+
 class TwitterError(TweetlinkError):
     """X answered badly or not at all."""
 

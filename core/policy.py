@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from core import audit
+from core import audit, errors
 from core.audit import Action, Actor
 from core.clock import Clock, utcnow
+from core.config import MAX_DAILY_CAP
 from core.db import SessionFactory
 from core.models import GuildBlock, GuildPolicy
 
@@ -26,6 +27,23 @@ class Policy:
 
 
 POLICY_FIELDS = frozenset(field.name for field in fields(Policy))
+MAX_CAP = MAX_DAILY_CAP
+_LARGEST_SNOWFLAKE = 2**63 - 1
+
+
+def check_changes(changes: dict[str, Any]) -> None:
+    """Refuse, in words, a cap or an id no Discord option could carry: Discord checks the
+    options' ranges, and this checks them again on our side."""
+    unknown = set(changes) - POLICY_FIELDS
+    if unknown:
+        raise ValueError(f"unknown policy fields: {sorted(unknown)}")
+    for name, value in changes.items():
+        if value is None or name == "tweeting_enabled":
+            continue
+        if name.endswith("_cap") and not 0 <= value <= MAX_CAP:
+            raise errors.InvalidPolicy(f"A daily cap must be between 0 and {MAX_CAP}.")
+        if name.endswith("_id") and not 0 < value <= _LARGEST_SNOWFLAKE:
+            raise errors.InvalidPolicy("That role or channel is not one Discord knows.")
 
 
 def _policy_of(row: GuildPolicy | None) -> Policy:
@@ -48,9 +66,7 @@ class PolicyService:
 
     async def update(self, actor: Actor, guild_id: int, **changes: Any) -> Policy:
         """Change some of the server's rules; None clears a role, cap or channel."""
-        unknown = set(changes) - POLICY_FIELDS
-        if unknown:
-            raise ValueError(f"unknown policy fields: {sorted(unknown)}")
+        check_changes(changes)
         now = self._clock()
         async with self._sessions.begin() as session:
             row = await session.get(GuildPolicy, guild_id, with_for_update=True)

@@ -14,14 +14,14 @@ from bot.client import TweetlinkBot
 from bot.unlinking import ConfirmUnlink
 from core import errors
 from core.audit import Actor
-from core.policy import Policy
+from core.policy import MAX_CAP, Policy
 from core.usage import Usage
 
 log = logging.getLogger(__name__)
 
 Reason = app_commands.Range[str, 1, 300]
 REASON_HELP = "Why (kept in the audit log)"
-Cap = app_commands.Range[int, 0, 100_000]
+Cap = app_commands.Range[int, 0, MAX_CAP]
 
 
 def mention(user_id: int | None) -> str:
