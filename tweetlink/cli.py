@@ -32,6 +32,7 @@ from tweetlink.cli_support import (
     say_where_settings_come_from,
     with_services,
 )
+from tweetlink.db_copy import copy_database
 from tweetlink.failures import CommandFailed, database_unreachable, where_the_database_is
 from tweetlink.services import Services
 from tweetlink.web_server import probes_served, serve_web
@@ -87,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     command("keygen", _keygen, "print a new key for TOKEN_ENCRYPTION_KEYS")
     backup = command("backup", _backup, "copy the SQLite database consistently, while in use")
     backup.add_argument("path", type=Path, help="the new file to write the copy to")
+    database = commands.add_parser("db", help="the database as a whole")
+    database_commands = database.add_subparsers(required=True, metavar="ACTION")
+    copy = database_commands.add_parser(
+        "copy", help="copy every row into another, empty database (say, SQLite to PostgreSQL)"
+    )
+    copy.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the database to copy into, such as postgresql+asyncpg://USER:PASSWORD@HOST/DATABASE",
+    )
+    copy.set_defaults(handler=_db_copy)
 
     operator_cli.register(commands)
     return parser
@@ -271,6 +284,22 @@ def _backup(args: argparse.Namespace) -> None:
     url = load_database_url()
     size = backup_sqlite(url, args.path)
     print(f"copied {where_the_database_is(url)} to {args.path} ({size} bytes)")
+
+
+def _db_copy(args: argparse.Namespace) -> None:
+    configure_logging("INFO")
+    url = load_database_url()
+    say_where_settings_come_from(url)
+
+    async def run() -> None:
+        counted = await copy_database(url, args.to)
+        for table in counted:
+            print(f"{table.table}: {table.source} in source, {table.target} in target")
+        differ = [f"{c.table} {c.source} != {c.target}" for c in counted if c.source != c.target]
+        if differ:
+            raise CommandFailed(f"the row counts differ: {', '.join(differ)}")
+
+    run_async(run())
 
 
 def _keygen(_: argparse.Namespace) -> None:
