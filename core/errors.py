@@ -27,6 +27,7 @@ Every message is safe to show: none carries a token, a secret or a verifier.
     │   ├── RoleRequired           the server requires a role the member lacks
     │   ├── MemberBlocked          a server manager blocked the member from tweeting there
     │   └── ShuttingDown           the process is stopping: it takes no new post
+    ├── InvalidPolicy              a server rule out of its range: nothing was changed
     └── TwitterError               X answered badly or not at all
         ├── TwitterUnavailable     unreachable, timed out or a 5xx: nothing happened
         ├── TwitterAuthRevoked     401: the token was revoked or is invalid

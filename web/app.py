@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 # Long enough for any token X issues; anything longer is not from X.
 MAX_PARAM_LENGTH = 512
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_.~-]+")
 # What the landing page's form sends (an HTML form's default encoding).
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -45,8 +47,10 @@ def create_app(
     app[LINKS] = links
     app[PAGES] = Pages(form_targets=[f"{origin.scheme}://{origin.netloc}"])
     app[CLOCK] = clock
-    app.router.add_get("/link/{intent_id}", landing, allow_head=True)
-    app.router.add_post("/link/{intent_id}", continue_to_x)
+    # Intent ids are token_urlsafe; any other shape is a 404 before it reaches the database
+    # (PostgreSQL refuses a NUL in text, for one).
+    app.router.add_get("/link/{intent_id:[A-Za-z0-9_-]+}", landing, allow_head=True)
+    app.router.add_post("/link/{intent_id:[A-Za-z0-9_-]+}", continue_to_x)
     app.router.add_get("/oauth/callback", oauth_callback)
     add_probe_routes(app, ping)
     return app
@@ -254,8 +258,9 @@ async def _form_token(request: web.Request) -> str | None:
 
 
 def _param(request: web.Request, name: str) -> str | None:
+    """A token-like query parameter (X's tokens and verifiers are URL-safe ASCII), or None."""
     value = request.query.get(name)
-    if value is None or not value or len(value) > MAX_PARAM_LENGTH:
+    if value is None or len(value) > MAX_PARAM_LENGTH or not _TOKEN_LIKE.fullmatch(value):
         return None
     return value
 
