@@ -3,14 +3,10 @@ PostgreSQL database, the sealed tokens still opening there with the same keys.""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.audit import Actor
 from core.config import Settings
@@ -18,6 +14,7 @@ from core.tweets import Where
 from tests.conftest import DATABASES, POSTGRES_URL
 from tests.fakes.twitter import FakeTwitter
 from tests.support.member_browser import link_member
+from tests.support.postgres import throwaway_database
 from tests.support.processes import Finished, environment_of, tweetlink
 from tweetlink.db_copy import TABLES
 from tweetlink.services import Services
@@ -43,16 +40,8 @@ async def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         yield f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"
         return
     assert POSTGRES_URL is not None
-    name = f"tl_copy_{secrets.token_hex(6)}"
-    server = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with server.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with server.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await server.dispose()
+    async with throwaway_database(POSTGRES_URL) as url:
+        yield url
 
 
 def counts(finished: Finished) -> dict[str, tuple[int, int]]:

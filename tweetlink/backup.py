@@ -20,7 +20,7 @@ def backup_sqlite(database_url: str, target: Path) -> int:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         raise CommandFailed(
-            "backup copies a SQLite database; for PostgreSQL use pg_dump (see the README)"
+            "backup copies a SQLite database; for PostgreSQL use pg_dump (docs/deploy.md, Backups)"
         )
     source = Path(url.database or "")
     if not source.is_file():

@@ -87,11 +87,11 @@ async def web_workers(
             worker = WebWorker(f"http://127.0.0.1:{port}", process, log_path)
             stack.push_async_callback(worker.stop)
             workers.append(worker)
-        await asyncio.gather(*(_until_healthy(worker) for worker in workers))
+        await asyncio.gather(*(until_healthy(worker) for worker in workers))
         yield workers
 
 
-async def _until_healthy(worker: WebWorker) -> None:
+async def until_healthy(worker: WebWorker) -> None:
     """Ask /healthz until it answers 200, or fail at the deadline or when the process exits."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_SECONDS
