@@ -36,7 +36,7 @@ Every message is safe to show: none carries a token, a secret or a verifier.
         ├── TwitterDuplicate       X refused a tweet identical to an earlier one
         ├── TwitterCreditsExhausted  the operator's prepaid X credits are used up (402)
         ├── TwitterRateLimited     too many requests; X says when it resets (reset_at)
-        ├── TwitterMaybePosted     the POST timed out: X may or may not have posted it
+        ├── TwitterMaybePosted     no clear answer to the POST: X may or may not have posted it
         └── TwitterRejected        any other refusal, with X's code when it gave one
 """
 
@@ -311,11 +311,11 @@ class TwitterRateLimited(TwitterError):
 
 
 class TwitterMaybePosted(TwitterError):
-    """The POST timed out after it was sent: X may or may not have posted the tweet."""
+    """The POST was sent and no clear answer came back: X may or may not have posted it."""
 
-    def __init__(self) -> None:
+    def __init__(self, what_happened: str = "X did not answer in time") -> None:
         super().__init__(
-            "X did not answer in time, so the tweet may or may not have been posted. "
+            f"{what_happened}, so the tweet may or may not have been posted. "
             "Check your profile before trying again."
         )
 

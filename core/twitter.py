@@ -187,7 +187,7 @@ class TwitterClient:
         try:
             return str(json.loads(response.body)["data"]["id"])
         except (ValueError, KeyError, TypeError):
-            raise TwitterMaybePosted() from None
+            raise TwitterMaybePosted("X's answer could not be read") from None
 
     async def _send(
         self,
@@ -233,14 +233,19 @@ class TwitterClient:
             status = "unreachable"
             raise TwitterUnavailable("X could not be reached.") from None
         except (TimeoutError, aiohttp.ClientError) as error:
-            status = "timeout" if isinstance(error, TimeoutError) else "broken"
+            timed_out = isinstance(error, TimeoutError)
+            status = "timeout" if timed_out else "broken"
+            what_happened = "X did not answer in time" if timed_out else "X's answer broke off"
             # The request may have reached X before the connection failed or the clock ran out.
             if may_have_happened:
-                raise TwitterMaybePosted() from None
-            raise TwitterUnavailable("X did not answer in time.") from None
+                raise TwitterMaybePosted(what_happened) from None
+            raise TwitterUnavailable(f"{what_happened}.") from None
         finally:
             elapsed = time.perf_counter() - started
             metrics.X_REQUESTS.labels(f"{method} {path}", status).observe(elapsed)
+        # 503 is X turning the request away; after any other 5xx it may have done what was asked.
+        if may_have_happened and response.status >= 500 and response.status != 503:
+            raise TwitterMaybePosted(f"X answered with an error ({response.status})")
         if response.status >= 300:
             raise error_for(response)
         return response

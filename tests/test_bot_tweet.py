@@ -191,6 +191,23 @@ async def test_x_answers_become_words(
     assert len(fake_twitter.tweets_by("alice_x")) == (1 if breakage == "duplicate" else 0)
 
 
+async def test_a_broken_answer_after_x_posted_says_may_or_may_not(
+    linked: World, fake_twitter: FakeTwitter
+) -> None:
+    """X posted, then its answer broke off: the member is told to check before trying again."""
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "posted, answer lost"}, guild=linked.guild
+    )
+    preview = await preview_of(command)
+    fake_twitter.faults.break_next("POST /2/tweets", "reset")
+
+    outcome = await press(linked, linked.alice, preview, "post")
+
+    assert "X's answer broke off, so the tweet may or may not have been posted" in outcome
+    assert "Check your profile before trying again" in outcome
+    assert len(fake_twitter.tweets_by("alice_x")) == 1
+
+
 async def test_fifty_concurrent_posts_from_one_member_post_exactly_the_cap(
     services: Services, web_server: str, fake_discord: FakeDiscord, fake_twitter: FakeTwitter
 ) -> None:

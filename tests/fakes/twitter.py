@@ -31,6 +31,8 @@ downgrade_user(u)           lasting   u's access tokens so far turn read-only: 4
 allowed_callbacks           lasting   /oauth/request_token with another callback: 403 code 415
 request_token_ttl           lasting   request tokens older than that are unknown
 timestamp_window            lasting   signatures timed outside it: 401 code 135
+faults.break_next(e, f)     one-shot  endpoint e's next answer spoiled after X did its part: an
+                                      HTML 500, a reset, late, not JSON (tests/fakes/faults.py)
 =========================== ========= ==============================================================
 
 X's own rules refuse as well, always: a bad or replayed signature (401), a text the user already
@@ -64,6 +66,8 @@ from urllib.parse import urlencode
 from aiohttp import BodyPartReader, web
 from oauthlib.common import urldecode
 from oauthlib.oauth1.rfc5849 import signature, utils
+
+from tests.fakes.faults import Faults
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MULTIPART_CONTENT_TYPE = "multipart/form-data"
@@ -401,6 +405,7 @@ class FakeTwitter:
         self._closing = asyncio.Event()
         self._ids = itertools.count(1_790_000_000_000_000_001)  # snowflake-sized, like X's ids
         self._runner: web.AppRunner | None = None
+        self.faults = Faults()
 
     def add_user(self, screen_name: str) -> FakeTwitterUser:
         """Return the account named ``screen_name``, creating it on first use."""
@@ -461,6 +466,7 @@ class FakeTwitter:
         """Stop serving."""
         # Cut short any tweet_delay, so a test whose client gave up does not wait it out.
         self._closing.set()
+        self.faults.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -481,7 +487,8 @@ class FakeTwitter:
         """Build the aiohttp application with X's routes."""
         # The 5 MB image limit is ours to enforce (a 400), not aiohttp's (a 413 past 1 MB).
         app = web.Application(
-            middlewares=[self._middleware], client_max_size=MAX_IMAGE_BYTES + 1024 * 1024
+            middlewares=[self.faults.middleware, self._middleware],
+            client_max_size=MAX_IMAGE_BYTES + 1024 * 1024,
         )
         app.router.add_post("/oauth/request_token", self._request_token)
         app.router.add_get("/oauth/authorize", self._authorize_page)
