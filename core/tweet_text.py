@@ -84,7 +84,8 @@ def check_text(text: str, *, has_image: bool) -> MeasuredText:
             f"This tweet is {measured.weighted_length} characters long as X counts them "
             f"(links count 23, emoji and CJK count 2); the limit is {MAX_WEIGHTED_LENGTH}."
         )
-    if has_invalid_characters(unicodedata.normalize("NFC", text)):
+    # NUL besides twitter-text's own: no tweet needs it, and PostgreSQL stores no NUL in text.
+    if "\x00" in text or has_invalid_characters(unicodedata.normalize("NFC", text)):
         raise TweetInvalid("This text has characters X does not accept.")
     return measured
 

@@ -4,6 +4,7 @@ another exception, never a half-done change."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from twitter_text.has_invalid_characters import has_invalid_characters
 
 from core import errors
 from core.audit import Actor
@@ -111,7 +113,8 @@ TWEET_TEXT = st.one_of(
     st.text(max_size=300),
     # Around the limit, in characters X weighs 1 and 2, with URLs that weigh 23.
     st.lists(
-        st.sampled_from(["a", "é", "漢", "👍🏽", " ", "\n", "https://x.com/a "]), max_size=300
+        st.sampled_from(["a", "é", "漢", "👍🏽", " ", "\n", "https://x.com/a ", "\x00", "\ufeff"]),
+        max_size=300,
     ).map("".join),
 )
 
@@ -128,7 +131,12 @@ async def test_any_tweet_text_is_drafted_exactly_when_x_would_take_it(
     linked: Services, text: str
 ) -> None:
     where = Where(member_id=MEMBER, guild_id=GUILD, channel_id=1)
-    fits = bool(text.strip()) and measure(text).weighted_length <= MAX_WEIGHTED_LENGTH
+    fits = (
+        bool(text.strip())
+        and measure(text).weighted_length <= MAX_WEIGHTED_LENGTH
+        and "\x00" not in text
+        and not has_invalid_characters(unicodedata.normalize("NFC", text))
+    )
     if fits:
         draft = await linked.tweets.prepare(where, text)
         assert draft.weighted_length == measure(text).weighted_length
