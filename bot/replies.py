@@ -32,7 +32,7 @@ def describe(error: BaseException) -> str | None:
         )
     if isinstance(error, errors.TwitterRateLimited) and error.reset_at is not None:
         when = discord.utils.format_dt(error.reset_at, "R")
-        return f"X's rate limit was reached, so nothing was posted. It resets {when}."
+        return f"X's rate limit was reached, so {error.outcome}. It resets {when}."
     if isinstance(error, errors.TwitterAuthRevoked):
         return str(errors.LinkRevoked())
     if isinstance(error, errors.TweetlinkError):

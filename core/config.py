@@ -79,6 +79,7 @@ def check_database_url(url: str) -> str:
 
 # Bounds for the settings: past them a value is a typo, and dates computed from it overflow.
 DAY_SECONDS = 24 * 60 * 60
+MAX_DELETE_WINDOW_HOURS = 30 * 24
 MAX_DAILY_CAP = 100_000  # tweets a day, for a member or a server; X's own limits end far below
 
 
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
     confirmation_code_ttl_seconds: int = Field(default=600, gt=0, le=DAY_SECONDS)
     confirmation_code_attempts: int = Field(default=5, gt=0, le=100)
     tweet_cooldown_seconds: int = Field(default=30, ge=0, le=DAY_SECONDS)
+    tweet_delete_window_hours: int = Field(default=24, ge=0, le=MAX_DELETE_WINDOW_HOURS)
     member_daily_tweet_cap: int = Field(default=10, ge=0, le=MAX_DAILY_CAP)
     server_daily_tweet_cap: int = Field(default=100, ge=0, le=MAX_DAILY_CAP)
     price_per_post_usd: float = Field(default=0.015, ge=0, le=100)

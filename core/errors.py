@@ -26,7 +26,10 @@ Every message is safe to show: none carries a token, a secret or a verifier.
     │   ├── TweetingDisabled       the server turned tweeting off
     │   ├── RoleRequired           the server requires a role the member lacks
     │   ├── MemberBlocked          a server manager blocked the member from tweeting there
-    │   └── ShuttingDown           the process is stopping: it takes no new post
+    │   ├── ShuttingDown           the process is stopping: it takes no new post
+    │   ├── NotYourTweet           only a tweet's author may delete it
+    │   ├── TweetAlreadyDeleted    Delete from X pressed for a tweet already deleted
+    │   └── TweetNotDeletable      too old to delete from here, or posted as another X account
     ├── InvalidPolicy              a server rule out of its range: nothing was changed
     └── TwitterError               X answered badly or not at all
         ├── TwitterUnavailable     unreachable, timed out or a 5xx: nothing happened
@@ -238,6 +241,24 @@ class ShuttingDown(TweetError):
         )
 
 
+class NotYourTweet(TweetError):
+    """Someone other than the tweet's author pressed its Delete from X."""
+
+    def __init__(self) -> None:
+        super().__init__("Only the member who posted this tweet can delete it.")
+
+
+class TweetAlreadyDeleted(TweetError):
+    """The tweet was deleted already, from here."""
+
+    def __init__(self) -> None:
+        super().__init__("This tweet is already deleted from X.")
+
+
+class TweetNotDeletable(TweetError):
+    """Past the delete window, or the member's link is now to another X account."""
+
+
 class InvalidPolicy(TweetlinkError):
     """A server rule out of its range; nothing was changed."""
 
@@ -305,9 +326,10 @@ class TwitterCreditsExhausted(TwitterError):
 class TwitterRateLimited(TwitterError):
     """X's rate limit was hit; `reset_at` says when it lifts, when X said so."""
 
-    def __init__(self, reset_at: datetime | None) -> None:
+    def __init__(self, reset_at: datetime | None, outcome: str = "nothing was posted") -> None:
         self.reset_at = reset_at
-        super().__init__("X's rate limit was reached, so nothing was posted. Try again later.")
+        self.outcome = outcome
+        super().__init__(f"X's rate limit was reached, so {outcome}. Try again later.")
 
 
 class TwitterMaybePosted(TwitterError):

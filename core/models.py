@@ -120,6 +120,7 @@ class Tweet(Base):
     __table_args__ = (
         Index("ix_tweets_member_created", "discord_user_id", "created_at"),
         Index("ix_tweets_guild_created", "guild_id", "created_at"),
+        Index("ix_tweets_tweet_id", "tweet_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -134,6 +135,8 @@ class Tweet(Base):
     has_media: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Its author deleted it from X; it still counts in usage, since X billed it.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TweetDraft(Base):

@@ -140,3 +140,26 @@ def lock_policy(dialect: str) -> ReturningInsert[tuple[object, ...]]:
         )
         .returning(*_POLICY_COLUMNS)
     )
+
+
+# Delete from X: the posted tweet, and its author's link as it is now (null when unlinked).
+SELECT_TWEET_TO_DELETE = (
+    select(
+        _tweet.discord_user_id,
+        _tweet.twitter_user_id,
+        _tweet.screen_name,
+        _tweet.posted_at,
+        _tweet.deleted_at,
+        _link.twitter_user_id.label("linked_twitter_user_id"),
+        _link.access_token_sealed,
+        _link.access_token_secret_sealed,
+        _link.revoked_at,
+    )
+    .select_from(_TWEETS.outerjoin(_LINKS, _link.discord_user_id == _tweet.discord_user_id))
+    .where(_tweet.tweet_id == bindparam("x_tweet_id"), _tweet.status == "posted")
+)
+MARK_DELETED = (
+    update(_TWEETS)
+    .where(_tweet.tweet_id == bindparam("x_tweet_id"), _tweet.deleted_at.is_(None))
+    .values(deleted_at=bindparam("now"))
+)

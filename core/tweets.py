@@ -47,6 +47,7 @@ class Limits:
     cooldown: timedelta
     member_daily_cap: int
     guild_daily_cap: int
+    delete_window: timedelta = timedelta(hours=24)  # how long Delete from X works after posting
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,12 @@ class PostedTweet:
     @property
     def url(self) -> str:
         """Where the tweet can be seen."""
-        return f"https://x.com/{self.screen_name}/status/{self.tweet_id}"
+        return tweet_url(self.screen_name, self.tweet_id)
+
+
+def tweet_url(screen_name: str, tweet_id: str) -> str:
+    """Where a tweet can be seen."""
+    return f"https://x.com/{screen_name}/status/{tweet_id}"
 
 
 @dataclass(frozen=True)
@@ -320,6 +326,55 @@ class TweetService:
                     "new_posted_at": posted_at,
                 },
             )
+
+    @property
+    def delete_window(self) -> timedelta:
+        """How long after posting its author may delete a tweet from here (zero: never)."""
+        return self._limits.delete_window
+
+    async def delete(self, tweet_id: str, member_id: int) -> bool:
+        """Delete the member's own tweet from X, within the delete window, and record it (usage
+        still counts it: X billed it). False when X no longer had it, deleted on x.com, say."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(sql.SELECT_TWEET_TO_DELETE, {"x_tweet_id": tweet_id})
+            ).first()
+        if row is None or row.discord_user_id != member_id:
+            raise errors.NotYourTweet()
+        if row.deleted_at is not None:
+            raise errors.TweetAlreadyDeleted()
+        if _aware(row.posted_at) + self.delete_window <= self._clock():
+            hours = int(self.delete_window.total_seconds() // 3600)
+            raise errors.TweetNotDeletable(
+                f"Tweets can be deleted from here for {hours} hours after posting; "
+                "delete this one on X itself."
+            )
+        if row.linked_twitter_user_id != row.twitter_user_id:
+            raise errors.TweetNotDeletable(
+                f"This tweet was posted as @{row.screen_name}, which is no longer linked; "
+                "delete it on X itself."
+            )
+        if row.revoked_at is not None:
+            raise errors.LinkRevoked()
+        credentials = TokenPair(
+            self._sealer.open(row.access_token_sealed),
+            self._sealer.open(row.access_token_secret_sealed),
+        )
+        try:
+            existed = await self._twitter.delete_tweet(credentials, tweet_id)
+        except errors.TwitterAuthRevoked:
+            await self._mark_revoked(member_id, row.twitter_user_id)
+            raise errors.LinkRevoked() from None
+        except errors.TwitterRateLimited as error:
+            raise errors.TwitterRateLimited(error.reset_at, "the tweet was not deleted") from None
+        except errors.TwitterUnavailable as error:
+            raise errors.TwitterUnavailable(
+                error.detail, "The tweet may not be deleted yet"
+            ) from None
+        async with self._sessions.begin() as session:
+            await session.execute(sql.MARK_DELETED, {"x_tweet_id": tweet_id, "now": self._clock()})
+        log.info("deleted tweet %s for Discord user %s", tweet_id, member_id)
+        return existed
 
     async def _mark_revoked(self, member_id: int, twitter_user_id: str) -> None:
         async with self._sessions.begin() as session:

@@ -189,11 +189,30 @@ class TwitterClient:
         except (ValueError, KeyError, TypeError):
             raise TwitterMaybePosted("X's answer could not be read") from None
 
+    async def delete_tweet(self, credentials: TokenPair, tweet_id: str) -> bool:
+        """Delete one of the token owner's tweets; False if X no longer has it."""
+        try:
+            response = await self._send(
+                "DELETE",
+                f"/2/tweets/{tweet_id}",
+                credentials=credentials,
+                endpoint="DELETE /2/tweets/:id",  # no tweet id in a metric's label
+            )
+        except TwitterRejected as error:
+            if error.status == 404:
+                return False
+            raise
+        try:
+            return bool(json.loads(response.body)["data"]["deleted"])
+        except (ValueError, KeyError, TypeError):
+            raise TwitterUnavailable("X sent an unreadable answer to the deletion.") from None
+
     async def _send(
         self,
         method: str,
         path: str,
         *,
+        endpoint: str | None = None,
         credentials: TokenPair | None = None,
         callback: str | None = None,
         verifier: str | None = None,
@@ -242,7 +261,7 @@ class TwitterClient:
             raise TwitterUnavailable(f"{what_happened}.") from None
         finally:
             elapsed = time.perf_counter() - started
-            metrics.X_REQUESTS.labels(f"{method} {path}", status).observe(elapsed)
+            metrics.X_REQUESTS.labels(endpoint or f"{method} {path}", status).observe(elapsed)
         # 503 is X turning the request away; after any other 5xx it may have done what was asked.
         if may_have_happened and response.status >= 500 and response.status != 503:
             raise TwitterMaybePosted(f"X answered with an error ({response.status})")

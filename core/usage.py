@@ -82,3 +82,18 @@ class UsageService:
                     query = query.where(Tweet.guild_id == guild_id)
                 counts.append(await session.scalar(query) or 0)
         return counts[0], counts[1]
+
+    async def recent_tweets(
+        self, member_id: int, *, guild_id: int | None = None, limit: int = 5
+    ) -> list[Tweet]:
+        """A member's latest tweets that X has or may have (in one server, or everywhere)."""
+        query = (
+            select(Tweet)
+            .where(Tweet.discord_user_id == member_id, Tweet.status.in_(_BILLED))
+            .order_by(Tweet.created_at.desc(), Tweet.id.desc())
+            .limit(limit)
+        )
+        if guild_id is not None:
+            query = query.where(Tweet.guild_id == guild_id)
+        async with self._sessions() as session:
+            return list(await session.scalars(query))

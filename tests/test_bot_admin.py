@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -273,3 +274,21 @@ async def test_lookup_scopes_numbers_to_the_managers_server(admins: Admins) -> N
         await admin(admins, admins.operator, "lookup", {"member": world.alice})
     ).content
     assert "Tweets everywhere: 2 in the last 24 hours, 2 in 30 days." in seen_by_operator
+
+
+async def test_lookup_lists_recent_tweets_and_shows_deleted_ones_as_deleted(
+    admins: Admins, fake_twitter: FakeTwitter
+) -> None:
+    world = admins.world
+    kept = (await tweet(world, world.alice, "kept")).removeprefix("Posted: ")
+    taken_back = (await tweet(world, world.alice, "taken back")).removeprefix("Posted: ")
+    await world.services.tweets.delete(taken_back.rpartition("/")[2], world.alice.id)
+
+    seen = (await admin(admins, admins.manager, "lookup", {"member": world.alice})).content
+
+    lines = seen.splitlines()
+    [deleted] = [line for line in lines if taken_back in line]
+    assert re.search(r"\(deleted <t:\d+:R>\)$", deleted)
+    [still_there] = [line for line in lines if kept in line]
+    assert "deleted" not in still_there
+    assert "Tweets in this server: 2 in the last 24 hours" in seen  # X billed both

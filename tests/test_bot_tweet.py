@@ -13,7 +13,14 @@ import pytest
 from core.tweets import Limits, TweetService
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
-from tests.support.discord_bot import World, answered, press, preview_of, running_bot
+from tests.support.discord_bot import (
+    World,
+    answered,
+    custom_ids,
+    press,
+    preview_of,
+    running_bot,
+)
 from tests.support.images import png
 from tests.support.member_browser import MemberBrowser, link_member
 from tweetlink.services import Services
@@ -189,6 +196,41 @@ async def test_x_answers_become_words(
 
     assert words in outcome
     assert len(fake_twitter.tweets_by("alice_x")) == (1 if breakage == "duplicate" else 0)
+
+
+async def test_delete_from_x_asks_then_deletes_for_the_author_only(
+    linked: World, fake_twitter: FakeTwitter
+) -> None:
+    """The posted answer carries Delete from X: Bob's press is refused and changes nothing;
+    Alice confirms, the tweet goes at X and the answer says so; pressing again says already."""
+    command = await linked.discord.slash_command(
+        linked.alice, "tweet", {"text": "second thoughts"}, guild=linked.guild
+    )
+    answer = await preview_of(command)
+    await press(linked, linked.alice, answer, "post")
+    [tweet] = fake_twitter.tweets_by("alice_x")
+    url = f"https://x.com/alice_x/status/{tweet.id}"
+
+    refused = await press(linked, linked.bob, answer, "delete")
+    assert refused == "Only the member who posted this tweet can delete it."
+    asked = await press(linked, linked.alice, answer, "delete")
+    assert asked == f"Delete {url} from X? This cannot be undone."
+    assert not tweet.deleted
+    kept = await press(linked, linked.alice, answer, "delete-no")
+    assert kept == f"Posted: {url}"
+    await press(linked, linked.alice, answer, "delete")
+    [confirm] = [i for i in custom_ids(linked.discord.messages[int(answer["id"])]) if "yes" in i]
+
+    # Pressed twice at once, as a double click does: one deletes, the other hears it is done.
+    clicks = [await linked.discord.click_button(linked.alice, answer, confirm) for _ in "12"]
+    said = sorted([(await click.wait_edit())["content"] for click in clicks])
+
+    assert said == [f"Deleted from X: {url}", f"It was already gone from X: {url}"] or said == [
+        f"Deleted from X: {url}",
+        "This tweet is already deleted from X.",
+    ]
+    assert tweet.deleted
+    assert custom_ids(linked.discord.messages[int(answer["id"])]) == []
 
 
 async def test_a_broken_answer_after_x_posted_says_may_or_may_not(

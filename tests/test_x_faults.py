@@ -1,6 +1,7 @@
-"""X answering badly after doing its part (tests/fakes/faults.py), at each call a post or an
-unlink makes: the member gets words, a tweet X may have posted is `unknown` and never sent
-again, nothing is recorded as posted that was not, and an unlink still unlinks."""
+"""X answering badly after doing its part (tests/fakes/faults.py), at each call a post, a
+deletion or an unlink makes: the member gets words, a tweet X may have posted is `unknown` and
+never sent again, nothing is recorded as posted (or deleted) that was not, and an unlink still
+unlinks."""
 
 from __future__ import annotations
 
@@ -98,6 +99,28 @@ async def test_a_broken_answer_to_the_revocation_still_unlinks(
     assert len(warned) == (0 if unlinked.revoked_at_twitter else 1)
     with pytest.raises(errors.NotLinked):
         await services.links.unlink(ALICE)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_broken_answer_to_a_deletion_says_not_deleted_and_a_later_press_settles_it(
+    services: Services, fake_twitter: FakeTwitter, alice: int, fault: Fault
+) -> None:
+    """X deleted it, but we cannot know: not recorded deleted; pressing again, X says it is
+    gone, and then it is."""
+    draft = await services.tweets.prepare(AT_ALICE, f"to delete ({fault})")
+    tweet_id = (await services.tweets.post(draft.id, AT_ALICE)).tweet_id
+    fake_twitter.faults.break_next(f"DELETE /2/tweets/{tweet_id}", fault)
+
+    with pytest.raises(errors.TwitterUnavailable) as raised:
+        await services.tweets.delete(tweet_id, ALICE)
+
+    assert "The tweet may not be deleted yet; please try again" in str(raised.value)
+    assert fake_twitter.tweets_by("alice_x")[0].deleted
+    [row] = await ledger(services)
+    assert row.deleted_at is None
+    assert await services.tweets.delete(tweet_id, ALICE) is False  # already gone at X
+    [row] = await ledger(services)
+    assert row.deleted_at is not None
 
 
 async def test_a_broken_answer_then_a_good_one(

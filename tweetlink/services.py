@@ -84,6 +84,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     cooldown=timedelta(seconds=settings.tweet_cooldown_seconds),
                     member_daily_cap=settings.member_daily_tweet_cap,
                     guild_daily_cap=settings.server_daily_tweet_cap,
+                    delete_window=timedelta(hours=settings.tweet_delete_window_hours),
                 ),
             )
             usage = UsageService(

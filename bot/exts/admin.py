@@ -14,7 +14,9 @@ from bot.client import TweetlinkBot
 from bot.unlinking import ConfirmUnlink
 from core import errors
 from core.audit import Actor
+from core.models import Tweet
 from core.policy import MAX_CAP, Policy
+from core.tweets import tweet_url
 from core.usage import Usage
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,16 @@ log = logging.getLogger(__name__)
 Reason = app_commands.Range[str, 1, 300]
 REASON_HELP = "Why (kept in the audit log)"
 Cap = app_commands.Range[int, 0, MAX_CAP]
+
+
+def tweet_line(tweet: Tweet) -> str:
+    """One tweet of a lookup: where it is, or what became of it."""
+    if tweet.tweet_id is None:
+        return "unknown: X may or may not have posted it"
+    url = tweet_url(tweet.screen_name, tweet.tweet_id)
+    if tweet.deleted_at is not None:
+        return f"{url} (deleted {discord.utils.format_dt(tweet.deleted_at, 'R')})"
+    return url
 
 
 def mention(user_id: int | None) -> str:
@@ -156,6 +168,8 @@ class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
             lines.append(f"Linked as @{link.screen_name} since {since}; {health}.")
         where = "everywhere" if scope is None else "in this server"
         lines.append(f"Tweets {where}: {day} in the last 24 hours, {month} in 30 days.")
+        for tweet in await self.services.usage.recent_tweets(member.id, guild_id=scope):
+            lines.append(f"- {discord.utils.format_dt(tweet.created_at, 'R')}: {tweet_line(tweet)}")
         if guild_id is not None and await self.services.policy.is_blocked(guild_id, member.id):
             lines.append("Blocked from posting in this server.")
         entries = await self.services.audit.recent(target_id=member.id, limit=20)

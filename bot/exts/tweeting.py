@@ -1,4 +1,5 @@
-"""/tweet and the Post to X message command: preview, then Post or Cancel."""
+"""/tweet and the Post to X message command: preview, then Post or Cancel (and, once posted,
+Delete from X: bot/deleting.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import deleting
 from bot.client import TweetlinkBot
+from bot.deleting import posted_answer
 from bot.replies import describe, report_error
 from core import errors
 from core.tweet_text import MAX_IMAGE_BYTES, MAX_WEIGHTED_LENGTH
@@ -92,9 +95,11 @@ class PostButton(DraftButton, template=r"tweetlink:post:(?P<draft>[\w-]+):(?P<ow
             await interaction.edit_original_response(content=message, embed=None, view=None)
             return
         await announce(interaction, posted.url)
-        await interaction.edit_original_response(
-            content=f"Posted: {posted.url}", embed=None, view=None
+        tweets = self.tweets(interaction)
+        answer = posted_answer(
+            posted.tweet_id, self.owner_id, posted.screen_name, deletable=bool(tweets.delete_window)
         )
+        await interaction.edit_original_response(**answer)
 
 
 async def announce(interaction: discord.Interaction[Any], url: str) -> None:
@@ -171,11 +176,11 @@ class Tweeting(commands.Cog):
         self.post_to_x.guild_only = True
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(PostButton, CancelButton)
+        self.bot.add_dynamic_items(PostButton, CancelButton, *deleting.BUTTONS)
         self.bot.tree.add_command(self.post_to_x)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(PostButton, CancelButton)
+        self.bot.remove_dynamic_items(PostButton, CancelButton, *deleting.BUTTONS)
         self.bot.tree.remove_command(self.post_to_x.name, type=self.post_to_x.type)
 
     @app_commands.command(name="tweet", description="Post to X as your linked account")

@@ -1,9 +1,10 @@
-"""A strict stand-in for X/Twitter's OAuth 1.0a provider, ``POST /2/tweets`` and
-``POST /2/media/upload``, on loopback.
+"""A strict stand-in for X/Twitter's OAuth 1.0a provider, ``POST /2/tweets``,
+``DELETE /2/tweets/:id`` and ``POST /2/media/upload``, on loopback.
 
 ``FakeTwitter`` is an aiohttp.web server with X's paths and answers: the three-legged flow
 (``/oauth/request_token``, ``/oauth/authorize``, ``/oauth/access_token``),
-``/1.1/oauth/invalidate_token``, ``/2/media/upload`` (simple image upload) and ``/2/tweets``. Every
+``/1.1/oauth/invalidate_token``, ``/2/media/upload`` (simple image upload), ``/2/tweets`` and
+``/2/tweets/:id`` (delete). Every
 signed request is verified like X does it: RFC 5849 HMAC-SHA1 over the method, the URL the server
 saw, the query, form-encoded body and OAuth parameters (JSON and multipart bodies are not signed),
 with timestamp bounds, nonce replay protection and single-use request tokens. Tests read what
@@ -20,6 +21,7 @@ refuse_next_tweet(u, how)   one-shot  u's next POST /2/tweets only: "revoked" 40
                                       403, "credits" 402, "rate limit" 429 or "503" 503
 fail_next_tweets            one-shot  one status each, in order, for the next POST /2/tweets
                                       calls, whoever makes them
+fail_next_deletes           one-shot  the same for DELETE /2/tweets/:id
 unavailable                 lasting   every route: 503 Over capacity
 credits_exhausted           lasting   /2/tweets and /2/media/upload: 402 CreditsDepleted
 tweet_rate_limit            lasting   POST /2/tweets past that many calls per user in 15 min: 429
@@ -154,6 +156,26 @@ _V2_NO_WRITE_PERMISSION = {
     "status": 403,
 }
 
+_V2_NOT_YOURS = {
+    "title": "Forbidden",
+    "type": "about:blank",
+    "status": 403,
+    "detail": "You are not authorized to delete this Tweet.",
+}
+
+
+def _v2_not_found(tweet_id: str) -> dict[str, Any]:
+    """v2's resource-not-found problem, as X answers for a post that does not exist (any more)."""
+    return {
+        "title": "Not Found Error",
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+        "detail": f"Could not find tweet with id: [{tweet_id}].",
+        "resource_type": "tweet",
+        "parameter": "id",
+        "value": tweet_id,
+    }
+
+
 SignedWith = Literal["consumer", "request_token", "access_token"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -174,6 +196,7 @@ class RecordedTweet:
     user_id: str
     text: str
     media_ids: list[str]
+    deleted: bool = False  # by DELETE /2/tweets/:id
 
 
 @dataclass
@@ -387,6 +410,7 @@ class FakeTwitter:
         # One-shot: status codes for the next /2/tweets calls (anyone's), one per call, answered
         # without recording; each is spent by the call it answers.
         self.fail_next_tweets: list[int] = []
+        self.fail_next_deletes: list[int] = []  # the same, for DELETE /2/tweets/:id
         # One-shot: refuse_next_tweet's refusals, by user id, each spent by that user's next call.
         self._next_tweet_refusals: dict[str, list[str]] = {}
         self.tweets: list[RecordedTweet] = []
@@ -497,6 +521,7 @@ class FakeTwitter:
         app.router.add_post("/1.1/oauth/invalidate_token", self._invalidate_token)
         app.router.add_post("/2/tweets", self._create_tweet)
         app.router.add_post("/2/media/upload", self._upload_media)
+        app.router.add_delete("/2/tweets/{tweet_id}", self._delete_tweet)
         return app
 
     async def verify(
@@ -851,6 +876,21 @@ class FakeTwitter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.tweet_delay)
         return _json(201, {"data": {"id": tweet.id, "text": tweet.text}})
+
+    async def _delete_tweet(self, request: web.Request) -> web.Response:
+        # docs.x.com "Delete Post": 200 {"data": {"deleted": true}}, only the author's token.
+        params = await self.verify(request, signed_with="access_token")
+        user_id = self._access_tokens[params["oauth_token"]].user.user_id
+        if self.fail_next_deletes:
+            return _v2_status(self.fail_next_deletes.pop(0))
+        tweet_id = request.match_info["tweet_id"]
+        tweet = next((t for t in self.tweets if t.id == tweet_id and not t.deleted), None)
+        if tweet is None:
+            return _json(404, _v2_not_found(tweet_id))
+        if tweet.user_id != user_id:
+            return _json(403, _V2_NOT_YOURS)
+        tweet.deleted = True
+        return _json(200, {"data": {"deleted": True}})
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -123,8 +123,10 @@ async def preview_of(interaction: FakeInteraction) -> dict[str, Any]:
 
 
 async def press(world: World, user: FakeUser, preview: dict[str, Any], action: str) -> str:
-    """Press Post or Cancel on a preview; returns what the preview says afterwards."""
-    [button] = [i for i in custom_ids(preview) if i.startswith(f"tweetlink:{action}:")]
+    """Press a button of a preview (Post, Cancel; once posted, delete, delete-yes, delete-no)
+    as the message is now; returns what it says afterwards."""
+    live = world.discord.messages.get(int(preview["id"]), preview)
+    [button] = [i for i in custom_ids(live) if i.startswith(f"tweetlink:{action}:")]
     click = await world.discord.click_button(user, preview, button)
     await answered(click)
     response = await click.wait_response()
