@@ -12,7 +12,7 @@ from typing import Any, Self
 import discord
 
 from bot.client import TweetlinkBot
-from bot.replies import describe, report_error
+from bot.replies import answers_errors, describe, report_error
 from core import errors
 from core.tweets import tweet_url
 
@@ -72,6 +72,7 @@ class DeleteButton(TweetButton, template=rf"tweetlink:delete:{_IDS}"):
             tweet_id, owner_id, handle, label="Delete from X", style=discord.ButtonStyle.danger
         )
 
+    @answers_errors
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         view = discord.ui.View(timeout=None)
         view.add_item(ConfirmDeleteButton(self.tweet_id, self.owner_id, self.handle))
@@ -92,6 +93,7 @@ class ConfirmDeleteButton(TweetButton, template=rf"tweetlink:delete-yes:{_IDS}")
             tweet_id, owner_id, handle, label="Delete it", style=discord.ButtonStyle.danger
         )
 
+    @answers_errors
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()  # X may take a while; the answer says what happened
         bot: TweetlinkBot = interaction.client
@@ -121,6 +123,7 @@ class KeepButton(TweetButton, template=rf"tweetlink:delete-no:{_IDS}"):
             tweet_id, owner_id, handle, label="Keep it", style=discord.ButtonStyle.secondary
         )
 
+    @answers_errors
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         answer = posted_answer(self.tweet_id, self.owner_id, self.handle)
         await interaction.response.edit_message(content=answer["content"], view=answer["view"])

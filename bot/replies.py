@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -12,6 +14,10 @@ from discord import app_commands
 from core import errors
 
 log = logging.getLogger(__name__)
+
+UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction whose token ran out
+Item = TypeVar("Item")
+Callback = Callable[[Item, discord.Interaction[Any]], Coroutine[Any, Any, None]]
 
 
 async def reply(interaction: discord.Interaction[Any], content: str, **kwargs: Any) -> None:
@@ -50,17 +56,22 @@ def describe(error: BaseException) -> str | None:
 
 
 async def report_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
-    """Tell the member what went wrong; log bugs once, with an id the member can quote."""
+    """Tell the member what went wrong; log bugs once, with an id the member can quote, and
+    Discord's own failures once, in one line."""
+    original = getattr(error, "original", error)
+    what = interaction.command.qualified_name if interaction.command else "a button"
+    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        # Discord gives 3 s for the first answer; later there is nobody left to tell.
+        log.warning("the interaction (%s) had expired before the bot answered it", what)
+        return
     message = describe(error)
-    if message is None:
+    if isinstance(original, discord.HTTPException):
+        log.warning("Discord failed an answer to %s: %s %s", what, original.status, original.text)
+        message = "Discord had trouble delivering the answer; please try again."
+    elif message is None:
         error_id = secrets.token_hex(4)
         original = getattr(error, "original", error)
-        log.error(
-            "unexpected error %s in %s",
-            error_id,
-            interaction.command.qualified_name if interaction.command else "a component",
-            exc_info=original,
-        )
+        log.error("unexpected error %s in %s", error_id, what, exc_info=original)
         message = (
             f"Something went wrong on our side. If you ask for help, quote error id {error_id}."
         )
@@ -68,3 +79,17 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
         await reply(interaction, message)
     except discord.HTTPException:
         log.warning("could not tell user %s about an error", interaction.user.id)
+
+
+def answers_errors(callback: Callback[Item]) -> Callback[Item]:
+    """A button's callback whose failures reach report_error, as a command's do (discord.py
+    would only log them, with a traceback, and leave the member waiting)."""
+
+    @functools.wraps(callback)
+    async def answered(item: Item, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await callback(item, interaction)
+        except Exception as error:
+            await report_error(interaction, error)
+
+    return answered

@@ -172,12 +172,15 @@ class Linking(commands.Cog):
         embed = link_embed(url, settings.link_intent_ttl_seconds // 60)
         try:
             await interaction.user.send(embed=embed, view=link_message_view(url, self.links))
-        except discord.Forbidden as refused:
-            if refused.code != CANNOT_DM:
+        except (discord.Forbidden, discord.DiscordServerError) as failed:
+            if isinstance(failed, discord.Forbidden) and failed.code != CANNOT_DM:
                 raise
+            why = "your DMs are closed to this server"
+            if isinstance(failed, discord.DiscordServerError):
+                log.warning("Discord failed a DM to user %s (%s)", user.id, failed.status)
+                why = "Discord failed to deliver it"
             await interaction.followup.send(
-                "I could not DM you (your DMs are closed to this server), so here is your link. "
-                "Keep it to yourself.",
+                f"I could not DM you ({why}), so here is your link. Keep it to yourself.",
                 embed=embed,
                 view=link_message_view(url, self.links),
                 ephemeral=True,

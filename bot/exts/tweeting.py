@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot import deleting
 from bot.client import TweetlinkBot
 from bot.deleting import posted_answer
-from bot.replies import describe, report_error
+from bot.replies import answers_errors, describe, report_error
 from core import errors
 from core.tweet_text import MAX_IMAGE_BYTES, MAX_WEIGHTED_LENGTH
 from core.tweets import Draft, Image, TweetService, Where
@@ -81,6 +81,7 @@ class PostButton(DraftButton, template=r"tweetlink:post:(?P<draft>[\w-]+):(?P<ow
     def __init__(self, draft_id: str, owner_id: int) -> None:
         super().__init__(draft_id, owner_id, label="Post", style=discord.ButtonStyle.success)
 
+    @answers_errors
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()  # X may take a while; the preview says what happened
         try:
@@ -132,6 +133,7 @@ class CancelButton(DraftButton, template=r"tweetlink:cancel:(?P<draft>[\w-]+):(?
     def __init__(self, draft_id: str, owner_id: int) -> None:
         super().__init__(draft_id, owner_id, label="Cancel", style=discord.ButtonStyle.secondary)
 
+    @answers_errors
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await self.tweets(interaction).cancel(self.draft_id, self.owner_id)
         await interaction.response.edit_message(

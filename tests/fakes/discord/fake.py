@@ -32,6 +32,8 @@ class FakeDiscord(World):
     def __init__(self, *, wait_timeout: float = 5.0) -> None:
         super().__init__(wait_timeout=wait_timeout)
         self.gateway = Gateway(self)
+        self.rest = RestApi(self)  # rest.fail_next: one-shot REST failures
+        self.expire_next_interaction = False  # True: the next one's token has run out already
         self._runner: web.AppRunner | None = None
         self._saved: tuple[str, yarl.URL] | None = None
 
@@ -46,7 +48,7 @@ class FakeDiscord(World):
         """Serve on a free port of 127.0.0.1."""
         app = web.Application()
         app.router.add_get("/gateway", self.gateway.handle)
-        RestApi(self).add_routes(app)
+        self.rest.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -148,6 +150,9 @@ class FakeDiscord(World):
         message: Json | None = None,
     ) -> FakeInteraction:
         interaction, payload = interactions.new_interaction(self, kind, data, where, message)
+        if self.expire_next_interaction:
+            self.expire_next_interaction = False
+            interaction.dispatched_at -= self.response_deadline + 1  # answers get 404 10062
         guild_id = interaction.guild.id if interaction.guild else None
         await self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=guild_id)
         return interaction

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +27,8 @@ from tests.fakes.discord.state import (
 
 API = "/api/v10"
 ORIGINAL_MESSAGE = "/webhooks/{app}/{token}/messages/@original"  # what edit_original_response edits
+FOLLOWUP = "/webhooks/{app}/{token}"  # followup messages
+CALLBACK = "/interactions/{id}/{token}/callback"  # the first answer
 Handler = Callable[[web.Request, RecordedRequest], Awaitable[web.StreamResponse]]
 _log = logging.getLogger(__name__)
 
@@ -52,11 +56,51 @@ async def _read_json(request: web.Request) -> Any:
     return json.loads(raw)
 
 
+@dataclass
+class RestFault:
+    """A one-shot failure of the next request to one route (its path template, as below)."""
+
+    method: str
+    route: str
+    status: int
+    retry_after: float | None = None
+
+
+def _fault_answer(fault: RestFault) -> _JsonResponse:
+    if fault.status != 429:
+        return _error(fault.status, 0, f"{fault.status}: Discord is having trouble")
+    assert fault.retry_after is not None
+    answer = _JsonResponse(
+        {
+            "message": "You are being rate limited.",
+            "retry_after": fault.retry_after,
+            "global": False,
+        },
+        429,
+    )
+    # discord.py takes a 429 without Via for a ban by Cloudflare, not a rate limit.
+    answer.headers.update(
+        {"Via": "1.1 google", "Retry-After": str(math.ceil(fault.retry_after))}
+        | {"X-RateLimit-Scope": "user"}
+    )
+    return answer
+
+
 class RestApi:
     """The REST routes, answering from (and changing) the world."""
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.faults: list[RestFault] = []
+
+    def fail_next(
+        self, method: str, route: str, status: int, *, retry_after: float | None = None
+    ) -> None:
+        """One-shot: answer the next ``method`` request to ``route`` (e.g. ``ORIGINAL_MESSAGE``)
+        with ``status``: a 429 carries ``retry_after`` as Discord's do, a 5xx a bare error."""
+        if status == 429 and retry_after is None:
+            raise ValueError("a 429 needs retry_after")
+        self.faults.append(RestFault(method, route, status, retry_after))
 
     def add_routes(self, app: web.Application) -> None:
         """Serve the routes on ``app``; each is recorded in ``world.requests``."""
@@ -69,18 +113,25 @@ class RestApi:
             ("GET", API + "/oauth2/applications/@me", self._get_application, True),
             ("PUT", API + "/applications/{app}/commands", self._put_commands, True),
             ("PUT", API + "/applications/{app}/guilds/{guild}/commands", self._put_commands, True),
-            ("POST", API + "/interactions/{id}/{token}/callback", self._callback, False),
-            ("POST", API + "/webhooks/{app}/{token}", self._followup, False),
+            ("POST", API + CALLBACK, self._callback, False),
+            ("POST", API + FOLLOWUP, self._followup, False),
             ("PATCH", API + ORIGINAL_MESSAGE, self._edit_original, False),
             ("POST", API + "/channels/{channel}/messages", self._post_message, True),
             # Anything else (a route the bot newly uses, say) is refused, and recorded to show.
             ("*", "/{tail:.*}", self._not_found, False),
         ]
         for method, path, handler, auth in routes:
-            app.router.add_route(method, path, self._recorded(handler, auth=auth))
+            route = path.removeprefix(API)
+            app.router.add_route(method, path, self._recorded(handler, route, auth=auth))
+
+    def _take_fault(self, method: str, route: str) -> RestFault | None:
+        fault = next((f for f in self.faults if (f.method, f.route) == (method, route)), None)
+        if fault is not None:
+            self.faults.remove(fault)
+        return fault
 
     def _recorded(
-        self, handler: Handler, *, auth: bool
+        self, handler: Handler, route: str, *, auth: bool
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             world = self.world
@@ -88,8 +139,11 @@ class RestApi:
             response: web.StreamResponse
             try:
                 record.json = await _read_json(request)
+                fault = self._take_fault(request.method, route)
                 if auth and request.headers.get("Authorization") != f"Bot {world.token}":
                     response = _error(401, 0, "401: Unauthorized")
+                elif fault is not None:
+                    response = _fault_answer(fault)
                 else:
                     response = await handler(request, record)
             except Exception as exc:
