@@ -8,10 +8,12 @@ import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 
 from core import errors
+from core.db import database_unavailable, first_line
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,15 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
         log.warning("the interaction (%s) had expired before the bot answered it", what)
         return
     message = describe(error)
-    if isinstance(original, discord.HTTPException):
-        log.warning("Discord failed an answer to %s: %s %s", what, original.status, original.text)
+    if isinstance(original, discord.HTTPException | aiohttp.ClientError):
+        log.warning("Discord failed an answer to %s: %s", what, first_line(original))
         message = "Discord had trouble delivering the answer; please try again."
+    elif database_unavailable(original):
+        log.warning("the database is unavailable (%s): %s", what, first_line(original))
+        message = (
+            "The bot cannot reach its database right now, so nothing was changed. "
+            "Please try again in a minute."
+        )
     elif message is None:
         error_id = secrets.token_hex(4)
         original = getattr(error, "original", error)

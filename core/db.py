@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +20,22 @@ from sqlalchemy.pool import PoolResetState
 from core import metrics
 
 SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` is the database down, unreachable, cut off mid-query or refusing writes
+    (a read-only SQLite file): the front doors answer "try again in a minute", not a bug report.
+    """
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True  # the connection died under a statement
+    # OSError: asyncpg's refused connection comes through SQLAlchemy unwrapped. A session whose
+    # connection died mid-transaction refuses to go on (PendingRollbackError).
+    return isinstance(error, OperationalError | InterfaceError | PendingRollbackError | OSError)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, short enough for one log line."""
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:

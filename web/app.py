@@ -15,6 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from core import errors
 from core.clock import Clock, utcnow
+from core.db import database_unavailable, first_line
 from core.links import LinkService
 from web.pages import Pages
 from web.probes import add_probe_routes
@@ -210,15 +211,28 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     except errors.TweetlinkError as error:
         status, heading = _STATUS_AND_HEADING.get(type(error), (400, "Something is not right"))
         return error_page(pages, status, heading, str(error))
-    except Exception:
-        error_id = secrets.token_hex(4)
-        log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
+    except Exception as error:
+        if not database_unavailable(error):
+            error_id = secrets.token_hex(4)
+            log.exception("unexpected error %s on %s %s", error_id, request.method, request.path)
+            return error_page(
+                pages,
+                500,
+                "Something went wrong on our side",
+                "Nothing was linked. Please try again in a minute.",
+                error_id=error_id,
+            )
+        log.warning(
+            "the database is unavailable on %s %s: %s",
+            request.method,
+            _loggable_path(request.path),
+            first_line(error),
+        )
         return error_page(
             pages,
-            500,
-            "Something went wrong on our side",
-            "Nothing was linked. Please try again in a minute.",
-            error_id=error_id,
+            503,
+            "tweetlink is not available right now",
+            "Its database is not answering. Nothing was changed. Please try again in a minute.",
         )
     pages.secure(response)
     return response
