@@ -18,7 +18,10 @@ def _table(model: type[Base]) -> Table:
 
 _INTENTS, _LINKS = _table(LinkIntent), _table(LinkedAccount)
 _intent, _link = _INTENTS.c, _LINKS.c
-OPEN = (IntentStatus.CREATED, IntentStatus.AUTHORIZING)
+# Where the landing page and Continue may (re)start a flow. EXCHANGING too: a process that died
+# mid-exchange leaves it there; an exchange still running that ends later finds its request
+# token replaced and is refused.
+OPEN = (IntentStatus.CREATED, IntentStatus.AUTHORIZING, IntentStatus.EXCHANGING)
 
 # start: the member's earlier flow and everyone's expired ones go, the new flow comes in.
 DELETE_OWN_AND_EXPIRED_INTENTS = delete(_INTENTS).where(

@@ -293,7 +293,8 @@ class LinkService:
                 return row, claimed
             if loop.time() > deadline:
                 raise errors.IntentFinished(
-                    "This link is still being finished on X; reload this page in a moment."
+                    "This link is still being finished on X; reload this page in a moment. If "
+                    "this lasts, open the link from Discord again and press Continue."
                 )
             await asyncio.sleep(EXCHANGE_POLL_SECONDS)
 

@@ -122,6 +122,14 @@ SETTLE_TWEET = (
     )
 )
 DROP_BOOKING = delete(_TWEETS).where(_tweet.id == bindparam("row_id"))
+# Housekeeping: a booking still pending long after any POST to X could have ended belongs to a
+# process that died mid-post; X may or may not have posted it.
+SETTLE_ABANDONED = (
+    update(_TWEETS)
+    .where(_tweet.status == "pending", _tweet.created_at < bindparam("booked_before"))
+    .values(status="unknown")
+    .returning(_tweet.id)
+)
 MARK_REVOKED = (  # X answered 401 to a Post
     update(_LINKS)
     .where(_link.discord_user_id == _MEMBER, _link.twitter_user_id == bindparam("twitter_user"))

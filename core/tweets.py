@@ -176,6 +176,14 @@ class TweetService:
             purged = await session.execute(sql.DELETE_EXPIRED_DRAFTS, {"now": self._clock()})
             return len(purged.all())
 
+    async def settle_abandoned_posts(self, older_than: timedelta) -> int:
+        """Record as `unknown` the posts booked over `older_than` ago and still pending: their
+        process died before X answered, or right after. Returns how many."""
+        booked_before = self._clock() - older_than
+        async with self._sessions.begin() as session:
+            settled = await session.execute(sql.SETTLE_ABANDONED, {"booked_before": booked_before})
+            return len(settled.all())
+
     async def post(self, draft_id: str, where: Where) -> PostedTweet:
         """Post the member's draft once, within the rules; record what happened."""
         with metrics.tweet_refusals_counted():

@@ -446,3 +446,22 @@ async def test_a_stopping_service_takes_no_new_post(
     with pytest.raises(errors.ShuttingDown, match="restarting"):
         await tweets.post(draft.id, at(alice))
     assert tweet_posts(fake_twitter) == 0
+
+
+async def test_a_post_settled_as_abandoned_still_records_what_x_answered(
+    services: Services, fake_twitter: FakeTwitter, alice: int
+) -> None:
+    """The sweep takes a slow post for one whose process died and marks it unknown; when X's
+    answer comes after all, the post is recorded posted with its id."""
+    tweets = service(services)
+    draft = await tweets.prepare(at(alice), "slow but alive")
+    fake_twitter.tweet_delay = 0.5
+    posting = asyncio.create_task(tweets.post(draft.id, at(alice)))
+    await asyncio.wait_for(fake_twitter.tweet_recorded.wait(), 10)
+
+    assert await tweets.settle_abandoned_posts(timedelta(0)) == 1
+    assert [row.status for row in await ledger(services)] == [TweetStatus.UNKNOWN]
+    posted = await posting
+
+    [row] = await ledger(services)
+    assert (row.status, row.tweet_id) == (TweetStatus.POSTED, posted.tweet_id)

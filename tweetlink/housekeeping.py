@@ -1,7 +1,9 @@
-"""The sweep: expired link flows and previews deleted on a timer, by the bot's processes.
+"""The sweep, on a timer, by the bot's processes: expired link flows and previews deleted, and
+posts a dead process left pending recorded as `unknown`.
 
-Each sweep is two plain `DELETE … WHERE expires_at <= now` statements, so any number of
-processes may sweep at once: what one deletes, the others find gone.
+Each sweep is three plain statements (`DELETE … WHERE expires_at <= now`, `UPDATE … WHERE
+status = 'pending' AND created_at < …`), so any number of processes may sweep at once: what one
+changes, the others find done.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,10 +27,19 @@ async def sweep_until(services: Services, stop: asyncio.Event) -> None:
         try:
             flows = await services.links.purge_expired()
             drafts = await services.tweets.purge_expired_drafts()
+            abandoned = await services.tweets.settle_abandoned_posts(abandoned_after(services))
         except (SQLAlchemyError, OSError) as error:  # the database is down: try next time
             log.warning("housekeeping could not reach the database: %s", type(error).__name__)
         else:
             if flows or drafts:
                 log.info("housekeeping: %s expired link flow(s), %s preview(s)", flows, drafts)
+            if abandoned:
+                log.warning("housekeeping: %s post(s) cut off mid-way are now unknown", abandoned)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
+
+
+def abandoned_after(services: Services) -> timedelta:
+    """How long a post may stay pending: its upload and its POST, each up to X's timeout,
+    with 5 s to spare (a post still running past it settles later, overwriting `unknown`)."""
+    return timedelta(seconds=2 * services.settings.twitter_timeout_seconds + 5)

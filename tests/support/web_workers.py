@@ -71,24 +71,30 @@ async def web_workers(
     async with AsyncExitStack() as stack:
         workers = []
         for n, port in enumerate(ports):
-            log_path = directory / f"web-{n}.log"
-            log_file = stack.enter_context(log_path.open("wb"))
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tweetlink",
-                "web",
-                cwd=directory,
-                env=env | {"WEB_PORT": str(port), "PUBLIC_URL": public_url},
-                stdout=log_file,
-                # A file, not a pipe: a pipe nobody reads would stop a chatty worker mid-run.
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            worker = WebWorker(f"http://127.0.0.1:{port}", process, log_path)
+            worker = await start_web_worker(env, port, public_url, directory / f"web-{n}.log")
             stack.push_async_callback(worker.stop)
             workers.append(worker)
         await asyncio.gather(*(until_healthy(worker) for worker in workers))
         yield workers
+
+
+async def start_web_worker(
+    env: dict[str, str], port: int, public_url: str, log_path: Path
+) -> WebWorker:
+    """Start one `tweetlink web` on `port` (its output appended to `log_path`); not waited for."""
+    with log_path.open("ab") as log_file:  # the process keeps its own copy of the file
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tweetlink",
+            "web",
+            cwd=log_path.parent,
+            env=env | {"WEB_PORT": str(port), "PUBLIC_URL": public_url},
+            stdout=log_file,
+            # A file, not a pipe: a pipe nobody reads would stop a chatty worker mid-run.
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    return WebWorker(f"http://127.0.0.1:{port}", process, log_path)
 
 
 async def until_healthy(worker: WebWorker) -> None:
