@@ -58,6 +58,7 @@ MALFORMED_FORMS = {
     "an unknown charset": ("application/x-www-form-urlencoded; charset=bogus-1", b"csrf_token=x"),
     "JSON": ("application/json", b'{"csrf_token": "x"}'),
     "no content type at all": ("", b"csrf_token=x"),
+    "a content type Python's parser trips on": (";0*", b"csrf_token=x"),
 }
 
 

@@ -261,7 +261,11 @@ def error_page(
 async def _form_token(request: web.Request) -> str | None:
     """The CSRF token from the landing page's form, sent as its HTML sends it; any other body
     is the client's mistake."""
-    if request.content_type != FORM_CONTENT_TYPE:
+    try:
+        content_type = request.content_type
+    except Exception:  # Python's header parser fails in assorted ways on garbage
+        raise web.HTTPBadRequest(reason="Malformed Content-Type") from None
+    if content_type != FORM_CONTENT_TYPE:
         raise web.HTTPUnsupportedMediaType()
     try:
         form = await request.post()
