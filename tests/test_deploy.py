@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from core.config import ENV_FILE_VARIABLE, Settings
@@ -256,6 +257,64 @@ def test_caddy_validates_the_caddyfile(tmp_path: Path) -> None:
     )
     assert output.returncode == 0, output.stdout + output.stderr
     assert "Valid configuration" in output.stdout + output.stderr
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy is missing")
+async def test_caddy_serves_the_pages_and_hides_metrics(tmp_path: Path) -> None:
+    """The Caddyfile run for real, on plain HTTP at a loopback port instead of HTTPS at the
+    public host (no certificate without one), in front of a stand-in for the web workers:
+    pages and /healthz pass through, /metrics is 404 and never reaches them."""
+    seen: list[str] = []
+
+    async def upstream(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        return web.Response(text=f"upstream {request.path}")
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", upstream)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    worker_port, caddy_port = free_port(), free_port()
+    await web.TCPSite(runner, "127.0.0.1", worker_port).start()
+    text = CADDYFILE.read_text().replace("tweetlink.example.org", f"http://127.0.0.1:{caddy_port}")
+    for port in _caddy_upstream_ports():
+        text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{worker_port}")
+    config = tmp_path / "Caddyfile"
+    config.write_text("{\n\tadmin off\n}\n" + text)
+    caddy = await asyncio.create_subprocess_exec(
+        "caddy",
+        "run",
+        "--config",
+        str(config),
+        "--adapter",
+        "caddyfile",
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{caddy_port}") as http:
+            deadline = asyncio.get_running_loop().time() + TOOL_SECONDS
+            while True:
+                try:
+                    async with http.get("/healthz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                assert asyncio.get_running_loop().time() < deadline, "caddy never answered"
+                await asyncio.sleep(0.1)
+            async with http.get("/link/abc") as answer:
+                assert (answer.status, await answer.text()) == (200, "upstream /link/abc")
+            for hidden in ("/metrics", "/metrics/anything"):
+                async with http.get(hidden) as answer:
+                    assert answer.status == 404
+    finally:
+        caddy.terminate()
+        await caddy.wait()
+        await runner.cleanup()
+    assert not [path for path in seen if path.startswith("/metrics")]
 
 
 # --- docs/deploy.md --------------------------------------------------------------------------
