@@ -314,10 +314,8 @@ def report(unit: str, floor: Run, ours: Run, check: Check, targets: Targets) -> 
 # The command line -------------------------------------------------------------------------------
 
 
-def argument_parser(prog: str, doc: str, *, warmup: int) -> argparse.ArgumentParser:
-    """The options every throughput bench takes; the bench adds its own."""
-    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
-    parser.add_argument("--concurrency", type=int, default=64, help="jobs in flight (64)")
+def add_x_and_database_options(parser: argparse.ArgumentParser) -> None:
+    """--latency of the fake X and --database-url, which every bench against the fake X takes."""
     parser.add_argument(
         "--latency", type=float, default=0.05, help="seconds the fake X takes per answer (0.05)"
     )
@@ -326,6 +324,13 @@ def argument_parser(prog: str, doc: str, *, warmup: int) -> argparse.ArgumentPar
         help="default: a SQLite file in a temporary directory; a PostgreSQL URL "
         "(postgresql+asyncpg://…) has its public schema wiped first",
     )
+
+
+def argument_parser(prog: str, doc: str, *, warmup: int) -> argparse.ArgumentParser:
+    """The options every throughput bench takes; the bench adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=64, help="jobs in flight (64)")
+    add_x_and_database_options(parser)
     parser.add_argument(
         "--warmup", type=int, default=warmup, help=f"uncounted jobs first, each side ({warmup})"
     )

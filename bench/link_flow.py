@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import aiohttp
@@ -57,26 +58,31 @@ class FlowFailed(Exception):
     """A step answered something other than what a working flow gets."""
 
 
-def _handle(prefix: str, index: int) -> str:
+def handle_of(prefix: str, index: int) -> str:
     handle = f"{prefix}{index}"
     assert len(handle) <= 15, handle  # X handles are [A-Za-z0-9_]{1,15}
     return handle
 
 
-def tweetlink_flow(services: Services, browser: MemberBrowser) -> common.Job:
-    """The whole flow as a member goes through it, with the bot's two calls around the browser."""
+def tweetlink_flow(
+    services: Services,
+    browser: MemberBrowser,
+    prefix: str = "t",
+    discord_id: Callable[[int], int] = lambda index: FIRST_DISCORD_ID + index,
+) -> common.Job:
+    """The whole flow as a member goes through it, with the bot's two calls around the browser;
+    flow i is Discord user `discord_id(i)` linking the X account `<prefix><i>`."""
     links, settings = services.links, services.settings
 
     async def flow(index: int, steps: common.Steps) -> str:
-        discord_user_id = FIRST_DISCORD_ID + index
-        handle = _handle("t", index)
+        discord_user_id = discord_id(index)
         with common.timed(steps, "start"):
             started = await links.start(discord_user_id, f"member{index}#0")
         with common.timed(steps, "landing+continue"):
             authorize_url = await browser.press_continue(settings.link_url(started.intent_id))
         with common.timed(steps, "x authorize"):
             callback_url = await browser.decide_on_x(
-                authorize_url, username=handle, action="authorize"
+                authorize_url, username=handle_of(prefix, index), action="authorize"
             )
         with common.timed(steps, "callback"):
             page = await browser.open(callback_url)
@@ -128,7 +134,7 @@ def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) ->
                 urljoin(api_base, "/oauth/authorize"),
                 data={
                     "oauth_token": request.token,
-                    "username": _handle("f", index),
+                    "username": handle_of("f", index),
                     "action": "authorize",
                 },
                 headers={},
@@ -154,14 +160,16 @@ def floor_flow(http: aiohttp.ClientSession, api_base: str, callback_url: str) ->
 def check_returned(run: common.Run, prefix: str, check: common.Check) -> None:
     """Every flow of the run ended with exactly its own X account."""
     for index in run.indices:
-        expected, got = _handle(prefix, index), run.outcomes.get(index)
+        expected, got = handle_of(prefix, index), run.outcomes.get(index)
         if got != expected:
             problem = run.failures.get(index, f"ended as @{got}, not @{expected}")
             check.lost[expected] = f"{run.name} flow {index}: {problem}"
 
 
-async def check_database(services: Services, expected: dict[int, str], check: common.Check) -> None:
-    """Each Discord user holds the link to its own X account, its flow is finished, none twice."""
+async def check_database(services: Services, expected: dict[int, str], check: common.Check) -> int:
+    """Each Discord user holds the link to its own X account, none twice, and its flow is
+    finished or gone (`start` deletes every flow past its expiry). Returns how many links the
+    database holds."""
     async with services.sessions() as session:
         links = await session.execute(
             select(
@@ -174,7 +182,8 @@ async def check_database(services: Services, expected: dict[int, str], check: co
         rows, statuses = links.all(), dict(intents.all())
     held_by = {discord_user_id: screen_name for discord_user_id, _, screen_name in rows}
     for discord_user_id, handle in expected.items():
-        held, status = held_by.get(discord_user_id), statuses.get(discord_user_id)
+        held = held_by.get(discord_user_id)
+        status = statuses.get(discord_user_id, IntentStatus.LINKED)
         if held != handle or status != IntentStatus.LINKED:
             check.lost.setdefault(
                 handle, f"database: {discord_user_id} holds @{held}, flow status {status}"
@@ -185,6 +194,7 @@ async def check_database(services: Services, expected: dict[int, str], check: co
         for value, n in Counter(row[column] for row in rows).items():
             if n > 1:
                 check.doubled[f"{label} {value}"] = f"database: {label} {value} linked {n} times"
+    return len(rows)
 
 
 async def bench(args: argparse.Namespace) -> int:
@@ -222,7 +232,7 @@ async def bench(args: argparse.Namespace) -> int:
                 every_flow = [*warmup, *measured]
                 await check_database(
                     services,
-                    {FIRST_DISCORD_ID + index: _handle("t", index) for index in every_flow},
+                    {FIRST_DISCORD_ID + index: handle_of("t", index) for index in every_flow},
                     check,
                 )
             finally:
