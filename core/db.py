@@ -8,7 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,8 +35,10 @@ def database_unavailable(error: BaseException) -> bool:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True  # the connection died under a statement
     # OSError: asyncpg's refused connection comes through SQLAlchemy unwrapped. A session whose
-    # connection died mid-transaction refuses to go on (PendingRollbackError).
-    return isinstance(error, OperationalError | InterfaceError | PendingRollbackError | OSError)
+    # connection died mid-transaction refuses to go on (PendingRollbackError). PoolTimeout: every
+    # connection stayed busy for 30 s (overload, or a database that hangs).
+    unavailable = OperationalError | InterfaceError | PendingRollbackError | PoolTimeout | OSError
+    return isinstance(error, unavailable)
 
 
 def first_line(error: BaseException) -> str:

@@ -12,12 +12,17 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.config import Settings
+from core.links import LinkService
 from tests.conftest import POSTGRES_URL
 from tests.fakes.twitter import FakeTwitter
 from tests.support.member_browser import MemberBrowser
@@ -31,6 +36,7 @@ from tests.support.web_workers import (
     until_healthy,
 )
 from tweetlink.services import Services
+from web.app import create_app
 
 MEMBER = 530_000_000_000_000_001
 SECONDS = 20.0
@@ -168,3 +174,43 @@ async def test_a_sqlite_file_that_turns_read_only_then_writable_again(
         code = (await browser.open(callback)).code
         assert (await services.links.confirm(MEMBER, code)).screen_name == "ada_x"
     assert "the database is unavailable on POST /link/" in worker.log
+
+
+class FailingLinks:
+    """A stand-in for LinkService whose landing page fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def landing(self, intent_id: str) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        (PoolTimeout("QueuePool limit of size 1 overflow 0 reached"), 503, "not answering"),
+        (OperationalError("SELECT", {}, Exception("database is locked")), 503, "not answering"),
+        (RuntimeError("a bug"), 500, "quote error id"),
+    ],
+)
+async def test_which_failures_are_the_database_being_unavailable(
+    error: Exception, status: int, words: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every connection busy past the pool's wait is the database unavailable too, in one
+    WARNING line; a bug stays a 500 with its traceback logged, for whoever fixes it."""
+
+    async def ping() -> bool:
+        return True
+
+    app = create_app(
+        cast(LinkService, FailingLinks(error)), twitter_api_base="http://x.invalid", ping=ping
+    )
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get("/link/abc")
+        page = await answer.text()
+
+    assert answer.status == status
+    assert words in page
+    levels = {record.levelname for record in caplog.records if record.name == "web.app"}
+    assert levels == ({"WARNING"} if status == 503 else {"ERROR"})
