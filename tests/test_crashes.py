@@ -171,7 +171,8 @@ async def ledger(services: Services) -> list[Tweet]:
 
 
 @pytest.mark.parametrize("when", ["while X holds its answer", "right after X answered"])
-async def test_run_killed_mid_post_then_the_post_is_recorded_and_never_sent_again(
+@pytest.mark.parametrize("kind", ["run", "bot"])
+async def test_killed_mid_post_then_the_post_is_recorded_and_never_sent_again(
     settings: Settings,
     services: Services,
     web_server: str,
@@ -180,10 +181,11 @@ async def test_run_killed_mid_post_then_the_post_is_recorded_and_never_sent_agai
     community: tuple[FakeGuild, FakeUser],
     tmp_path: Path,
     when: str,
+    kind: str,
 ) -> None:
-    """X posted; the process died before or just after hearing so. After the restart the
-    row is `posted` or (once the sweep finds it abandoned) `unknown`, and pressing Post again
-    sends nothing."""
+    """X posted; the process (`run`, or `bot` alone) died before or just after hearing so.
+    After the restart the row is `posted` or (once the sweep finds it abandoned) `unknown`,
+    and pressing Post again sends nothing."""
     guild, member = community
     await link_member(services, member.id, "kim_x")
     port = free_port()
@@ -194,7 +196,7 @@ async def test_run_killed_mid_post_then_the_post_is_recorded_and_never_sent_agai
         "TWITTER_TIMEOUT_SECONDS": "1",  # a post abandoned is settled 2 x 1 + 5 s after booking
         "HOUSEKEEPING_INTERVAL_SECONDS": "0.2",
     }
-    async with tweetlink_process("run", env, tmp_path / "run-1.log") as first:
+    async with tweetlink_process(kind, env, tmp_path / f"{kind}-1.log") as first:
         await connected_for_the_nth_time(fake_discord, 1)
         command = await fake_discord.slash_command(member, "tweet", {"text": "cut"}, guild=guild)
         preview = await preview_of(command)
@@ -204,7 +206,7 @@ async def test_run_killed_mid_post_then_the_post_is_recorded_and_never_sent_agai
         await fake_discord.click_button(member, preview, post)
         await asyncio.wait_for(fake_twitter.tweet_recorded.wait(), SECONDS)
         await killed(first)
-    async with tweetlink_process("run", env, tmp_path / "run-2.log"):
+    async with tweetlink_process(kind, env, tmp_path / f"{kind}-2.log"):
         await connected_for_the_nth_time(fake_discord, 2)
         settled = (TweetStatus.POSTED, TweetStatus.UNKNOWN)
         rows: list[Tweet] = []
