@@ -16,6 +16,7 @@ from core.audit import AuditLog
 from core.config import Settings
 from core.links import LinkService
 from core.policy import PolicyService
+from core.role_connections import RoleConnectionService
 from core.tweets import TweetService
 from core.usage import UsageService
 
@@ -34,6 +35,7 @@ class BotServices:
     policy: PolicyService
     usage: UsageService
     audit: AuditLog
+    role_connections: RoleConnectionService
 
 
 class TweetlinkTree(app_commands.CommandTree["TweetlinkBot"]):

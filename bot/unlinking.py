@@ -12,6 +12,7 @@ from bot.replies import report_error
 from core.audit import Actor
 from core.link_values import Unlinked
 from core.links import LinkService
+from core.role_connections import RoleConnectionService
 
 CONNECTED_APPS_URL = "https://x.com/settings/connected_apps"
 
@@ -26,6 +27,7 @@ class ConfirmUnlink(discord.ui.View):
     def __init__(
         self,
         links: LinkService,
+        role_connections: RoleConnectionService,
         asker_id: int,
         member: discord.User | discord.Member,
         *,
@@ -34,6 +36,7 @@ class ConfirmUnlink(discord.ui.View):
     ) -> None:
         super().__init__(timeout=120)
         self.links = links
+        self.role_connections = role_connections
         self.asker_id = asker_id
         self.member = member
         self.by_operator = by_operator
@@ -54,6 +57,7 @@ class ConfirmUnlink(discord.ui.View):
         by = Actor(self.asker_id) if self.by_operator else None
         unlinked = await self.links.unlink(self.member.id, by=by, reason=self.reason)
         await interaction.edit_original_response(content=await self._outcome(unlinked), view=None)
+        await self.role_connections.push(self.member.id)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[list[int], NoDecode] = []
     dev_guild_id: int | None = None
     twitter_api_base: str = "https://api.x.com"
+    discord_client_id: int | None = Field(default=None, gt=0)
+    discord_client_secret: SecretStr | None = None
+    discord_base_url: str = "https://discord.com"
     twitter_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     link_intent_ttl_seconds: int = Field(default=900, gt=0, le=DAY_SECONDS)
     confirmation_code_ttl_seconds: int = Field(default=600, gt=0, le=DAY_SECONDS)
@@ -115,19 +118,19 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: float = Field(default=600, gt=0, le=DAY_SECONDS)
     log_level: str = "INFO"
 
-    @field_validator("twitter_consumer_key", "public_url", "twitter_api_base")
+    @field_validator("twitter_consumer_key", "public_url", "twitter_api_base", "discord_base_url")
     @classmethod
     def _not_placeholder(cls, value: str) -> str:
         return _refuse_placeholder(value)
 
-    @field_validator("twitter_consumer_secret", "discord_token")
+    @field_validator("twitter_consumer_secret", "discord_token", "discord_client_secret")
     @classmethod
     def _secret_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             _refuse_placeholder(value.get_secret_value())
         return value
 
-    @field_validator("public_url", "twitter_api_base")
+    @field_validator("public_url", "twitter_api_base", "discord_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -175,6 +178,21 @@ class Settings(BaseSettings):
     def callback_url(self) -> str:
         """Where X sends the browser back; register it in the X app's settings."""
         return f"{self.public_url}/oauth/callback"
+
+    @property
+    def linked_roles_enabled(self) -> bool:
+        """Whether the Linked Roles pages work: they need the app's OAuth2 client id and secret."""
+        return self.discord_client_id is not None and self.discord_client_secret is not None
+
+    @property
+    def discord_redirect_url(self) -> str:
+        """Where Discord sends the browser back; register it in the app's OAuth2 redirects."""
+        return f"{self.public_url}/discord/callback"
+
+    @property
+    def linked_role_url(self) -> str:
+        """The app's Linked Roles Verification URL, to set in the developer portal."""
+        return f"{self.public_url}/linked-role"
 
     def link_url(self, intent_id: str) -> str:
         """The URL a member opens to link their account."""

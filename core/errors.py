@@ -31,6 +31,12 @@ Every message is safe to show: none carries a token, a secret or a verifier.
     │   ├── TweetAlreadyDeleted    Delete from X pressed for a tweet already deleted
     │   └── TweetNotDeletable      too old to delete from here, or posted as another X account
     ├── InvalidPolicy              a server rule out of its range: nothing was changed
+    ├── LinkedRoleError            the Linked Roles sign-in with Discord went wrong
+    │   ├── LinkedRolesOff         the operator has not set up Linked Roles
+    │   ├── SignInExpired          a forged, replayed or expired `state`, or another browser's
+    │   ├── DiscordDenied          the member pressed Cancel on Discord
+    │   ├── DiscordGrantRevoked    Discord no longer accepts our grant for the member
+    │   └── DiscordUnavailable     Discord unreachable, timed out, 5xx or an unexpected answer
     └── TwitterError               X answered badly or not at all
         ├── TwitterUnavailable     unreachable, timed out or a 5xx: nothing happened
         ├── TwitterAuthRevoked     401: the token was revoked or is invalid
@@ -152,7 +158,7 @@ class FormExpired(LinkError):
     """A form was submitted without the token of the page it came from."""
 
     def __init__(self) -> None:
-        super().__init__("This form is out of date. Open your link again and press the button.")
+        super().__init__("This form is out of date. Open the page again and press its button.")
 
 
 class NotLinked(LinkError):
@@ -261,6 +267,57 @@ class TweetNotDeletable(TweetError):
 
 class InvalidPolicy(TweetlinkError):
     """A server rule out of its range; nothing was changed."""
+
+
+class LinkedRoleError(TweetlinkError):
+    """The Linked Roles sign-in with Discord could not finish."""
+
+
+class LinkedRolesOff(LinkedRoleError):
+    """DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET are not both set."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This bot's operator has not set up Linked Roles. "
+            "Run /link-twitter in Discord to link your X account."
+        )
+
+
+class SignInExpired(LinkedRoleError):
+    """The `state` Discord sent back is unknown, used, expired or from another browser."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This sign-in is out of date or was started in another browser. "
+            "Start again from the server's Linked Roles menu in Discord."
+        )
+
+
+class DiscordDenied(LinkedRoleError):
+    """The member pressed Cancel on Discord's authorization page."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "You cancelled on Discord, so nothing was changed. "
+            "Pick tweetlink in the server's Linked Roles menu to try again."
+        )
+
+
+class DiscordGrantRevoked(LinkedRoleError):
+    """Discord refused our OAuth2 grant for the member: they removed the app's access."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Discord no longer accepts tweetlink's access to your account. "
+            "Pick tweetlink in the server's Linked Roles menu to connect again."
+        )
+
+
+class DiscordUnavailable(LinkedRoleError):
+    """Discord could not be reached, timed out, failed or answered what we cannot read."""
+
+    def __init__(self) -> None:
+        super().__init__("Discord could not be reached. Nothing was changed; please try again.")
 
 
 class TwitterError(TweetlinkError):

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core.db import SessionFactory
-from core.models import Base, LinkedAccount, LinkIntent
+from core.models import Base, LinkedAccount, LinkIntent, RoleConnection
 from core.sealing import Sealer, SealingError
 
 # Every sealed column there is, by table, with the table's key.
@@ -28,10 +28,15 @@ SEALED: dict[type[Base], tuple[InstrumentedAttribute[str | None], ...]] = {
         LinkIntent.access_token_secret_sealed,
         LinkIntent.code_sealed,
     ),
+    RoleConnection: (
+        RoleConnection.access_token_sealed,
+        RoleConnection.refresh_token_sealed,
+    ),
 }
 _KEYS: dict[type[Base], InstrumentedAttribute[object]] = {
     LinkedAccount: LinkedAccount.discord_user_id,
     LinkIntent: LinkIntent.id,
+    RoleConnection: RoleConnection.discord_user_id,
 }
 
 

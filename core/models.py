@@ -193,3 +193,33 @@ class AuditEntry(Base):
     guild_id: Mapped[int | None] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DiscordSignIn(Base):
+    """A Linked Roles sign-in waiting for Discord to send the browser back: single-use."""
+
+    __tablename__ = "discord_sign_ins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))  # the cookie that binds it
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class RoleConnection(Base):
+    """A member's Discord OAuth2 grant for Linked Roles, and what we last told Discord.
+
+    The `pushed_*` columns hold the link last written to their role connection (all null:
+    none). Where they differ from the member's working link, a push is due
+    (`core.role_connections`).
+    """
+
+    __tablename__ = "role_connections"
+
+    discord_user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    access_token_sealed: Mapped[str] = mapped_column(Text)
+    refresh_token_sealed: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    pushed_twitter_user_id: Mapped[str | None] = mapped_column(String(32))
+    pushed_screen_name: Mapped[str | None] = mapped_column(String(64))
+    pushed_linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

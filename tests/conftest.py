@@ -116,6 +116,9 @@ async def web_server(services: Services, web_socket: socket.socket) -> AsyncIter
         services.links,
         twitter_api_base=services.settings.twitter_api_base,
         ping=services.database_ok,
+        role_connections=services.role_connections,
+        discord_base_url=services.settings.discord_base_url,
+        secure_cookies=False,
     )
     runner = create_runner(app)
     await runner.setup()

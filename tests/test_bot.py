@@ -13,7 +13,7 @@ from sqlalchemy import update
 from bot.exts.linking import ENTER_CODE_ID, REPLACE_LINK_ID
 from core.clock import utcnow
 from core.models import LinkIntent
-from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, ResponseType
+from tests.fakes.discord import FakeDiscord, FakeGuild, ResponseType
 from tests.fakes.twitter import FakeTwitter
 from tests.support.discord_bot import (
     World,
@@ -25,6 +25,7 @@ from tests.support.discord_bot import (
     link_button_url,
     run_link_twitter,
     running_bot,
+    unlink_with_buttons,
 )
 from tests.support.member_browser import MemberBrowser
 from tweetlink.services import Services
@@ -213,20 +214,6 @@ async def test_twitter_account_shows_the_link(world: World) -> None:
     assert answer.ephemeral
     assert "Linked as @alice_x since <t:" in (answer.content or "")
     assert "working" in (answer.content or "")
-
-
-async def unlink_with_buttons(world: World, user: FakeUser) -> str:
-    """/unlink-twitter, then Unlink; returns what the message says afterwards."""
-    command = await world.discord.slash_command(user, "unlink-twitter", guild=world.guild)
-    question = await command.wait_response()
-    await answered(command)
-    assert question.ephemeral
-    assert question.message is not None
-    unlink_id = custom_ids(question.message)[0]
-    click = await world.discord.click_button(user, question.message, unlink_id)
-    await answered(click)
-    edit = await click.wait_edit()
-    return str(edit["content"])
 
 
 async def test_unlink_twitter_revokes_and_deletes(world: World, fake_twitter: FakeTwitter) -> None:

@@ -8,17 +8,17 @@ so they run on SQLite only. The code page's screenshot is saved to `test-artifac
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.twitter import FakeTwitter
+from tests.support.chromium import chromium_page, needs_chromium, starts_with
 from tests.support.discord_bot import (
     World,
     enter_code,
@@ -29,28 +29,11 @@ from tests.support.discord_bot import (
 from tests.support.member_browser import MemberBrowser
 from tweetlink.services import Services
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Root inside a container, and no network: no sandbox, and nothing that phones home.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-# Fail in seconds rather than Playwright's default 30 s when a page is not what we expect.
-TIMEOUT_MS = 10_000
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 MEMBER_DISCORD = 333_333_333_333_333_333
 
 pytestmark = [
-    pytest.mark.skipif(
-        not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)),
-        reason=f"{CHROMIUM} is missing (scripts/test installs Debian's chromium package)",
-    ),
+    needs_chromium,
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
 
@@ -58,24 +41,8 @@ pytestmark = [
 @pytest.fixture
 async def page(web_server: str) -> AsyncIterator[Page]:
     """A fresh tab in a headless Chromium, with our pages already being served."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = await browser.new_context()
-            try:
-                context.set_default_timeout(TIMEOUT_MS)
-                yield await context.new_page()
-            finally:
-                await context.close()
-        finally:
-            await browser.close()
-
-
-def starts_with(url: str) -> re.Pattern[str]:
-    """A URL pattern matching `url` and anything after it."""
-    return re.compile("^" + re.escape(url))
+    async with chromium_page() as tab:
+        yield tab
 
 
 async def continue_to_x(

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from core.audit import Actor
+from core.clock import utcnow
 from core.config import Settings
+from core.models import DiscordSignIn, RoleConnection
 from core.tweets import Where
 from tests.conftest import DATABASES, POSTGRES_URL
 from tests.fakes.twitter import FakeTwitter
@@ -57,6 +59,22 @@ def counts(finished: Finished) -> dict[str, tuple[int, int]]:
     return counted
 
 
+async def add_linked_role_rows(services: Services) -> None:
+    """A member's Linked Roles grant and a sign-in under way (Linked Roles are off here)."""
+    now, seal = utcnow(), services.sealer.seal
+    async with services.sessions.begin() as session:
+        session.add(DiscordSignIn(state_hash="s" * 64, browser_hash="b" * 64, expires_at=now))
+        session.add(
+            RoleConnection(
+                discord_user_id=MEMBER,
+                access_token_sealed=seal("discord-access"),
+                refresh_token_sealed=seal("discord-refresh"),
+                expires_at=now,
+                updated_at=now,
+            )
+        )
+
+
 def one_line_failure(finished: Finished) -> str:
     """The failure's one line (after the line that says where the settings come from)."""
     assert finished.returncode == 1
@@ -82,6 +100,7 @@ async def test_copy_keeps_every_row_and_the_sealed_tokens_open_there(
     await services.tweets.prepare(WHERE, "a draft left waiting")
     await services.policy.update(Actor.command_line(), GUILD, daily_cap=5)
     await services.policy.block(Actor.command_line(), GUILD, MEMBER + 1, reason="spam")
+    await add_linked_role_rows(services)
 
     copied = await tweetlink(tmp_path, env, "db", "copy", "--to", target_url)
 

@@ -3,49 +3,22 @@ line, never a 500 or a traceback."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.fakes.twitter import FakeTwitter
+from tests.support.raw_http import assert_quiet, exchange, post
 from tweetlink.services import Services
 
 DISCORD_USER_ID = 333_333_333_333_333_333
-
-
-async def exchange(base_url: str, request: bytes) -> tuple[int, str]:
-    """Send `request` as it is on a new connection; the answer's status and body."""
-    address = urlsplit(base_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), timeout=10)  # until the server closes
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), body.decode(errors="replace")
-
-
-def post(path: str, content_type: str, body: bytes) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
 
 
 @pytest.fixture
 async def link_path(services: Services, web_server: str) -> str:
     started = await services.links.start(DISCORD_USER_ID, "alice#0")
     return urlsplit(services.settings.link_url(started.intent_id)).path
-
-
-def assert_quiet(caplog: pytest.LogCaptureFixture) -> None:
-    """Nothing at ERROR, and no traceback at any level."""
-    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
-    assert not loud, [r.getMessage() for r in loud]
 
 
 MALFORMED_FORMS = {

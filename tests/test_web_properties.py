@@ -7,20 +7,34 @@ import logging
 from urllib.parse import quote, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.test_malformed_requests import DISCORD_USER_ID, assert_quiet, exchange, post
+from core.config import Settings
+from tests.fakes.discord import FakeDiscord
+from tests.support.linked_roles import with_linked_roles
+from tests.support.raw_http import assert_quiet, exchange, post
 from tweetlink.services import Services
 
-EXAMPLES = settings(
+EXAMPLES = hypothesis_settings(
     max_examples=60,
     deadline=None,
     # One server and one flow serve every example; each example clears the captured log.
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-PATHS = ["/", "/link/", "/oauth/callback", "/healthz", "/metrics", "/favicon.ico"]
-QUERY_NAMES = ["oauth_token", "oauth_verifier", "denied", "x"]
+PATHS = [
+    "/",
+    "/link/",
+    "/oauth/callback",
+    "/linked-role",
+    "/discord/callback",
+    "/healthz",
+    "/metrics",
+    "/favicon.ico",
+]
+QUERY_NAMES = ["oauth_token", "oauth_verifier", "denied", "state", "code", "error", "x"]
+DISCORD_USER_ID = 333_333_333_333_333_333
 # Header names and values as HTTP allows them to be written on the wire.
 TOKEN_CHARS = st.characters(
     codec="ascii", categories=["L", "N"], include_characters="-_.!#$%&'*+^`|~"
@@ -43,6 +57,12 @@ def targets(draw: st.DrawFn) -> str:
     if pairs:
         path += "?" + "&".join(f"{name}={escaped(value)}" for name, value in pairs)
     return path
+
+
+@pytest.fixture
+def settings(settings: Settings, fake_discord: FakeDiscord) -> Settings:
+    """Linked Roles set up, so their pages are under test too."""
+    return with_linked_roles(settings, fake_discord)
 
 
 @pytest.fixture
@@ -100,5 +120,28 @@ async def test_any_continue_is_answered_below_500(
     caplog.clear()
     caplog.set_level(logging.DEBUG)
     status, page = await exchange(web_server, post(link_path, content_type, body))
+    assert status < 500, page
+    assert_quiet(caplog)
+
+
+@EXAMPLES
+@given(
+    content_type=CONTENT_TYPES,
+    body=st.binary(max_size=2000),
+    cookie=st.one_of(st.none(), FIELD_VALUE),
+)
+async def test_any_linked_role_press_is_answered_below_500(
+    web_server: str,
+    caplog: pytest.LogCaptureFixture,
+    content_type: str,
+    body: bytes,
+    cookie: str | None,
+) -> None:
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    headers = f"Cookie: {cookie}\r\n" if cookie is not None else ""
+    status, page = await exchange(
+        web_server, post("/linked-role", content_type, body, headers=headers)
+    )
     assert status < 500, page
     assert_quiet(caplog)

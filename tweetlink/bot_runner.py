@@ -71,6 +71,7 @@ def create_bot(services: Services, shards: Shards = Shards(), **options: Any) ->
         policy=services.policy,
         usage=services.usage,
         audit=services.audit,
+        role_connections=services.role_connections,
     )
     return TweetlinkBot(
         resources,
@@ -113,6 +114,7 @@ async def run_bot(
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FINISH_POSTS_SECONDS):
                     await services.tweets.finish_posts()
+                    await services.role_connections.finish_pushes()
             if not connection.done():
                 # Stopped while connecting, discord.py would retry a closed session forever.
                 connection.cancel()

@@ -21,7 +21,7 @@ from core import errors
 from core.config import ENV_FILE_VARIABLE
 from core.db import create_engine
 from core.sealing import Sealer
-from tweetlink import migrations, operator_cli
+from tweetlink import migrations, operator_cli, roles_cli
 from tweetlink.backup import backup_sqlite
 from tweetlink.bot_runner import Shards, check_discord, run_bot
 from tweetlink.cli_support import (
@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     copy.set_defaults(handler=_db_copy)
 
     operator_cli.register(commands)
+    roles_cli.register(commands)
     return parser
 
 

@@ -193,6 +193,7 @@ def _accounts_unlink(args: argparse.Namespace) -> None:
             raise CommandFailed(
                 f"No X account is linked to Discord user {args.discord_user_id}."
             ) from None
+        await services.role_connections.push(args.discord_user_id)
         if args.json:
             _print_json(
                 {"unlinked": _link_fields(unlinked.link), "revoked": unlinked.revoked_at_twitter}

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.audit import AuditLog
 from core.config import Settings
 from core.db import SessionFactory, create_engine, create_session_factory
+from core.discord_oauth import DiscordOAuthClient
 from core.links import LinkService
 from core.policy import PolicyService
+from core.role_connections import RoleConnectionService
 from core.sealing import Sealer
 from core.tweets import Limits, TweetService
 from core.twitter import TwitterClient
@@ -40,6 +42,7 @@ class Services:
     policy: PolicyService
     usage: UsageService
     audit: AuditLog
+    role_connections: RoleConnectionService
 
     async def database_ok(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -91,6 +94,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 sessions,
                 Prices(settings.price_per_post_usd, settings.price_per_post_with_url_usd),
             )
+            role_connections = RoleConnectionService(
+                sessions,
+                sealer,
+                _discord_oauth(settings, http),
+                sign_in_ttl=timedelta(seconds=settings.link_intent_ttl_seconds),
+            )
             yield Services(
                 settings=settings,
                 engine=engine,
@@ -103,6 +112,21 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 policy=PolicyService(sessions),
                 usage=usage,
                 audit=AuditLog(sessions),
+                role_connections=role_connections,
             )
     finally:
         await engine.dispose()
+
+
+def _discord_oauth(settings: Settings, http: aiohttp.ClientSession) -> DiscordOAuthClient | None:
+    """The Linked Roles client, when DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET are set."""
+    if settings.discord_client_id is None or settings.discord_client_secret is None:
+        return None
+    return DiscordOAuthClient(
+        http,
+        base_url=settings.discord_base_url,
+        client_id=settings.discord_client_id,
+        client_secret=settings.discord_client_secret.get_secret_value(),
+        redirect_url=settings.discord_redirect_url,
+        timeout_seconds=settings.twitter_timeout_seconds,
+    )

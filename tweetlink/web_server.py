@@ -21,7 +21,12 @@ async def serve_web(services: Services, stop: asyncio.Event) -> None:
     """Run the pages (with /healthz and /metrics) on WEB_HOST:WEB_PORT until `stop` is set."""
     settings = services.settings
     app = create_app(
-        services.links, twitter_api_base=settings.twitter_api_base, ping=services.database_ok
+        services.links,
+        twitter_api_base=settings.twitter_api_base,
+        ping=services.database_ok,
+        role_connections=services.role_connections,
+        discord_base_url=settings.discord_base_url,
+        secure_cookies=settings.public_url.startswith("https://"),
     )
     runner = create_runner(app)
     async with _listening(runner, settings.web_host, settings.web_port, "WEB_PORT"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -17,20 +16,16 @@ from core import errors
 from core.clock import Clock, utcnow
 from core.db import database_unavailable, first_line
 from core.links import LinkService
-from web.pages import Pages
+from core.role_connections import RoleConnectionService
+from web import linked_role
+from web.forms import form_token, query_token
+from web.pages import PAGES, Pages
 from web.probes import add_probe_routes
 
 log = logging.getLogger(__name__)
 
 LINKS = web.AppKey("links", LinkService)
-PAGES = web.AppKey("pages", Pages)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
-
-# Long enough for any token X issues; anything longer is not from X.
-MAX_PARAM_LENGTH = 512
-_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_.~-]+")
-# What the landing page's form sends (an HTML form's default encoding).
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -40,21 +35,30 @@ def create_app(
     *,
     twitter_api_base: str,
     ping: Callable[[], Awaitable[bool]],
+    role_connections: RoleConnectionService | None = None,
+    discord_base_url: str = "https://discord.com",
+    secure_cookies: bool = True,
     clock: Clock = utcnow,
 ) -> web.Application:
     """The aiohttp application; its resources are owned by the caller (the composition root)."""
-    origin = urlsplit(twitter_api_base)
     app = web.Application(middlewares=[error_pages], client_max_size=64 * 1024)
     app[LINKS] = links
-    app[PAGES] = Pages(form_targets=[f"{origin.scheme}://{origin.netloc}"])
+    # Forms post to us; the redirects after them go on to X and (Linked Roles) to Discord.
+    app[PAGES] = Pages(form_targets=[_origin(twitter_api_base), _origin(discord_base_url)])
     app[CLOCK] = clock
     # Intent ids are token_urlsafe; any other shape is a 404 before it reaches the database
     # (PostgreSQL refuses a NUL in text, for one).
     app.router.add_get("/link/{intent_id:[A-Za-z0-9_-]+}", landing, allow_head=True)
     app.router.add_post("/link/{intent_id:[A-Za-z0-9_-]+}", continue_to_x)
     app.router.add_get("/oauth/callback", oauth_callback)
+    linked_role.add_routes(app, role_connections, secure_cookies=secure_cookies)
     add_probe_routes(app, ping)
     return app
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def create_runner(app: web.Application) -> web.AppRunner:
@@ -116,7 +120,7 @@ async def landing(request: web.Request) -> web.Response:
 async def continue_to_x(request: web.Request) -> web.Response:
     """The landing page's button: ask X for a request token and send the browser to X."""
     intent_id = request.match_info["intent_id"]
-    csrf_token = await _form_token(request)
+    csrf_token = await form_token(request, "csrf_token")
     if csrf_token is None:
         raise errors.FormExpired()
     try:
@@ -130,11 +134,11 @@ async def oauth_callback(request: web.Request) -> web.Response:
     """X sends the browser back here: exchange the verifier and show the code."""
     links = request.app[LINKS]
     pages = request.app[PAGES]
-    denied = _param(request, "denied")
+    denied = query_token(request, "denied")
     if denied is not None:
         intent_id = await links.cancel_authorization(denied)
         return pages.render("denied.html", intent_id=intent_id)
-    token, verifier = _param(request, "oauth_token"), _param(request, "oauth_verifier")
+    token, verifier = query_token(request, "oauth_token"), query_token(request, "oauth_verifier")
     if token is None or verifier is None:
         return error_page(
             pages,
@@ -165,12 +169,19 @@ async def oauth_callback(request: web.Request) -> web.Response:
 
 
 class RetryableFailure(Exception):
-    """X failed during a step the member can simply try again."""
+    """X or Discord failed during a step the member can simply try again."""
 
-    def __init__(self, error: errors.TwitterError, *, retry_url: str | None) -> None:
+    def __init__(
+        self,
+        error: errors.TweetlinkError,
+        *,
+        retry_url: str | None,
+        heading: str = "X is not answering right now",
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_url = retry_url
+        self.heading = heading
 
 
 _STATUS_AND_HEADING: dict[type[errors.TweetlinkError], tuple[int, str]] = {
@@ -179,6 +190,10 @@ _STATUS_AND_HEADING: dict[type[errors.TweetlinkError], tuple[int, str]] = {
     errors.UnknownRequestToken: (400, "We could not match this sign-in"),
     errors.FormExpired: (403, "This form is out of date"),
     errors.TwitterNoWriteAccess: (403, "tweetlink needs permission to post"),
+    errors.LinkedRolesOff: (404, "Linked Roles are not set up"),
+    errors.SignInExpired: (400, "This sign-in is out of date"),
+    errors.DiscordDenied: (400, "Nothing was connected"),
+    errors.DiscordGrantRevoked: (403, "Discord refused tweetlink's access"),
 }
 
 
@@ -204,9 +219,13 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_page(
             pages,
             502,
-            "X is not answering right now",
+            failure.heading,
             str(failure.error),
             retry_url=failure.retry_url,
+        )
+    except errors.DiscordUnavailable as error:
+        return error_page(
+            pages, 502, "Discord is not answering right now", str(error), retry_url="/linked-role"
         )
     except errors.TweetlinkError as error:
         status, heading = _STATUS_AND_HEADING.get(type(error), (400, "Something is not right"))
@@ -256,31 +275,6 @@ def error_page(
         retry_url=retry_url,
         error_id=error_id,
     )
-
-
-async def _form_token(request: web.Request) -> str | None:
-    """The CSRF token from the landing page's form, sent as its HTML sends it; any other body
-    is the client's mistake."""
-    try:
-        content_type = request.content_type
-    except Exception:  # Python's header parser fails in assorted ways on garbage
-        raise web.HTTPBadRequest(reason="Malformed Content-Type") from None
-    if content_type != FORM_CONTENT_TYPE:
-        raise web.HTTPUnsupportedMediaType()
-    try:
-        form = await request.post()
-    except (ValueError, LookupError):  # bytes that are not UTF-8, a charset Python lacks
-        raise web.HTTPBadRequest(reason="Malformed form") from None
-    token = form.get("csrf_token")
-    return token if isinstance(token, str) else None
-
-
-def _param(request: web.Request, name: str) -> str | None:
-    """A token-like query parameter (X's tokens and verifiers are URL-safe ASCII), or None."""
-    value = request.query.get(name)
-    if value is None or len(value) > MAX_PARAM_LENGTH or not _TOKEN_LIKE.fullmatch(value):
-        return None
-    return value
 
 
 def _minutes_between(now: datetime, moment: datetime | None) -> int:

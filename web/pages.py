@@ -62,3 +62,6 @@ class Pages:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
+
+
+PAGES = web.AppKey("pages", Pages)

@@ -18,6 +18,7 @@ class Account(commands.Cog):
 
     def __init__(self, bot: TweetlinkBot) -> None:
         self.links = bot.services.links
+        self.role_connections = bot.services.role_connections
 
     @app_commands.command(name="twitter-account", description="Show your linked X account")
     async def twitter_account(self, interaction: discord.Interaction[Any]) -> None:
@@ -40,7 +41,12 @@ class Account(commands.Cog):
             return
         await interaction.response.send_message(
             f"Unlink @{link.screen_name}? The bot will no longer be able to post for you.",
-            view=ConfirmUnlink(self.links, interaction.user.id, interaction.user),
+            view=ConfirmUnlink(
+                self.links,
+                self.role_connections,
+                interaction.user.id,
+                interaction.user,
+            ),
             ephemeral=True,
         )
 

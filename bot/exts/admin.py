@@ -101,7 +101,12 @@ class TwitterAdmin(commands.GroupCog, group_name="twitter-admin"):
         await interaction.response.send_message(
             f"Unlink @{link.screen_name} from {member.mention}? Their token will be revoked.",
             view=ConfirmUnlink(
-                self.services.links, interaction.user.id, member, by_operator=True, reason=reason
+                self.services.links,
+                self.services.role_connections,
+                interaction.user.id,
+                member,
+                by_operator=True,
+                reason=reason,
             ),
             ephemeral=True,
         )

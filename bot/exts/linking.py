@@ -9,9 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import TweetlinkBot
+from bot.client import BotServices, TweetlinkBot
 from bot.replies import report_error
-from core.links import LinkService
 
 ENTER_CODE_ID = "tweetlink:enter-code"
 REPLACE_LINK_ID = "tweetlink:replace-link"
@@ -34,9 +33,10 @@ class EnterCodeModal(discord.ui.Modal, title="Finish linking your X account"):
         max_length=9,  # room for spaces a phone may paste
     )
 
-    def __init__(self, links: LinkService) -> None:
+    def __init__(self, services: BotServices) -> None:
         super().__init__()
-        self.links = links
+        self.links = services.links
+        self.role_connections = services.role_connections
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """Check the code for the member who submitted it and store the link."""
@@ -50,6 +50,8 @@ class EnterCodeModal(discord.ui.Modal, title="Finish linking your X account"):
         await interaction.response.send_message(answer, ephemeral=True)
         if link.moved_from is not None:
             await _tell_previous_holder(interaction.client, link.moved_from, link.screen_name)
+        # After answering: Discord gives an interaction 3 s, and this is one more call to it.
+        await self.role_connections.push(interaction.user.id, link.moved_from)
 
     # discord.py's Modal narrows View.on_error's signature; the ignore is for its typing.
     async def on_error(  # type: ignore[override]
@@ -73,14 +75,14 @@ async def _tell_previous_holder(client: discord.Client, member_id: int, handle: 
 class EnterCodeButton(discord.ui.Button[discord.ui.View]):
     """Opens the code modal; its fixed custom_id makes it work after a restart."""
 
-    def __init__(self, links: LinkService) -> None:
+    def __init__(self, services: BotServices) -> None:
         super().__init__(
             label="Enter code", style=discord.ButtonStyle.primary, custom_id=ENTER_CODE_ID
         )
-        self.links = links
+        self.services = services
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_modal(EnterCodeModal(self.links))
+        await interaction.response.send_modal(EnterCodeModal(self.services))
 
 
 class PersistentLinkViews(discord.ui.View):
@@ -89,7 +91,7 @@ class PersistentLinkViews(discord.ui.View):
     def __init__(self, cog: Linking) -> None:
         super().__init__(timeout=None)
         self.cog = cog
-        self.add_item(EnterCodeButton(cog.links))
+        self.add_item(EnterCodeButton(cog.bot.services))
 
     @discord.ui.button(label=REPLACE_LINK_LABEL, custom_id=REPLACE_LINK_ID)
     async def replace_link(
@@ -104,11 +106,11 @@ class PersistentLinkViews(discord.ui.View):
         await report_error(interaction, error)
 
 
-def link_message_view(url: str, links: LinkService) -> discord.ui.View:
+def link_message_view(url: str, services: BotServices) -> discord.ui.View:
     """The link button and the Enter code button, for the DM or the ephemeral reply."""
     view = discord.ui.View(timeout=None)
     view.add_item(discord.ui.Button(label="Open the link", url=url))
-    view.add_item(EnterCodeButton(links))
+    view.add_item(EnterCodeButton(services))
     # Stopped, so discord.py does not keep a copy per message: the persistent view answers.
     view.stop()
     return view
@@ -171,7 +173,7 @@ class Linking(commands.Cog):
         url = settings.link_url(started.intent_id)
         embed = link_embed(url, settings.link_intent_ttl_seconds // 60)
         try:
-            await interaction.user.send(embed=embed, view=link_message_view(url, self.links))
+            await interaction.user.send(embed=embed, view=link_message_view(url, self.bot.services))
         except (discord.Forbidden, discord.DiscordServerError) as failed:
             if isinstance(failed, discord.Forbidden) and failed.code != CANNOT_DM:
                 raise
@@ -182,7 +184,7 @@ class Linking(commands.Cog):
             await interaction.followup.send(
                 f"I could not DM you ({why}), so here is your link. Keep it to yourself.",
                 embed=embed,
-                view=link_message_view(url, self.links),
+                view=link_message_view(url, self.bot.services),
                 ephemeral=True,
             )
             return

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.client import TweetlinkBot
-from bot.exts.linking import CODE_FIELD_ID, ENTER_CODE_ID
+from bot.exts.linking import CODE_FIELD_ID, ENTER_CODE_ID, REPLACE_LINK_ID
 from tests.fakes.discord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser, ResponseType
 from tests.support.member_browser import MemberBrowser
 from tweetlink.bot_runner import create_bot
@@ -30,6 +30,8 @@ async def running_bot(services: Services, fake: FakeDiscord) -> AsyncIterator[Tw
     finally:
         await bot.close()
         await connection
+        # A member's answer may be out while the bot still updates their Linked Role after it.
+        await services.role_connections.finish_pushes()
 
 
 def link_button_url(message: dict[str, Any]) -> str:
@@ -133,3 +135,30 @@ async def press(world: World, user: FakeUser, preview: dict[str, Any], action: s
     if response.type == ResponseType.DEFERRED_UPDATE:
         return str((await click.wait_edit())["content"])
     return response.content or ""
+
+
+async def unlink_with_buttons(world: World, user: FakeUser) -> str:
+    """/unlink-twitter, then Unlink; returns what the message says afterwards."""
+    command = await world.discord.slash_command(user, "unlink-twitter", guild=world.guild)
+    question = await command.wait_response()
+    await answered(command)
+    assert question.ephemeral
+    assert question.message is not None
+    unlink_id = custom_ids(question.message)[0]
+    click = await world.discord.click_button(user, question.message, unlink_id)
+    await answered(click)
+    edit = await click.wait_edit()
+    return str(edit["content"])
+
+
+async def relink(world: World, user: FakeUser, handle: str) -> str:
+    """/link-twitter by a linked member, Link another account, X, the code; the bot's answer."""
+    command = await world.discord.slash_command(user, "link-twitter", guild=world.guild)
+    offer = await command.wait_response()
+    await answered(command)
+    assert offer.message is not None
+    click = await world.discord.click_button(user, offer.message, REPLACE_LINK_ID)
+    await answered(click)
+    dm = await world.discord.wait_dm(user)
+    page = await world.browser.authorize(link_button_url(dm), username=handle)
+    return await enter_code(world, user, dm, page.code)

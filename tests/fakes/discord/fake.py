@@ -14,6 +14,7 @@ from aiohttp import web
 
 from tests.fakes.discord import interactions
 from tests.fakes.discord.gateway import Gateway
+from tests.fakes.discord.oauth import OAuth2
 from tests.fakes.discord.rest import RestApi
 from tests.fakes.discord.state import (
     FakeChannel,
@@ -32,7 +33,8 @@ class FakeDiscord(World):
     def __init__(self, *, wait_timeout: float = 5.0) -> None:
         super().__init__(wait_timeout=wait_timeout)
         self.gateway = Gateway(self)
-        self.rest = RestApi(self)  # rest.fail_next: one-shot REST failures
+        self.oauth = OAuth2(self)  # OAuth2 and Linked Roles (see tests/fakes/discord/oauth.py)
+        self.rest = RestApi(self, self.oauth)  # rest.fail_next: one-shot REST failures
         self.expire_next_interaction = False  # True: the next one's token has run out already
         self._runner: web.AppRunner | None = None
         self._saved: tuple[str, yarl.URL] | None = None

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.discord.oauth import OAuth2
 from tests.fakes.discord.state import (
     EPHEMERAL,
     LOADING,
@@ -47,8 +48,8 @@ def _error(status: int, code: int, message: str) -> _JsonResponse:
 async def _read_json(request: web.Request) -> Any:
     """The JSON body, or None without a body."""
     raw = await request.read()
-    if not raw:
-        return None
+    if not raw or request.content_type == "application/x-www-form-urlencoded":
+        return None  # no body, or OAuth2's form (the token endpoint reads it)
     if request.content_type != "application/json":
         # discord.py sends multipart bodies to upload files, which the bot never does: fail
         # loudly (into ``errors``) rather than drop the files.
@@ -89,8 +90,9 @@ def _fault_answer(fault: RestFault) -> _JsonResponse:
 class RestApi:
     """The REST routes, answering from (and changing) the world."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, oauth: OAuth2) -> None:
         self.world = world
+        self.oauth = oauth
         self.faults: list[RestFault] = []
 
     def fail_next(
@@ -108,7 +110,7 @@ class RestApi:
             # (method, path, handler, whether it needs "Authorization: Bot <token>")
             ("GET", "/attachments/{file}/{name}", self._get_attachment, False),
             ("GET", API + "/gateway/bot", self._get_gateway_bot, True),
-            ("GET", API + "/users/@me", self._get_me, True),
+            ("GET", API + "/users/@me", self._get_me, False),  # a bot, or OAuth2's bearer
             ("POST", API + "/users/@me/channels", self._create_dm, True),
             ("GET", API + "/oauth2/applications/@me", self._get_application, True),
             ("PUT", API + "/applications/{app}/commands", self._put_commands, True),
@@ -117,6 +119,7 @@ class RestApi:
             ("POST", API + FOLLOWUP, self._followup, False),
             ("PATCH", API + ORIGINAL_MESSAGE, self._edit_original, False),
             ("POST", API + "/channels/{channel}/messages", self._post_message, True),
+            *((method, path, handler, False) for method, path, handler in self.oauth.routes()),
             # Anything else (a route the bot newly uses, say) is refused, and recorded to show.
             ("*", "/{tail:.*}", self._not_found, False),
         ]
@@ -181,6 +184,10 @@ class RestApi:
         )
 
     async def _get_me(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return await self.oauth.get_me(request)
+        if request.headers.get("Authorization") != f"Bot {self.world.token}":
+            return _error(401, 0, "401: Unauthorized")
         return _JsonResponse({**self.world.bot_user.payload(), "verified": True, "flags": 0})
 
     async def _get_application(
