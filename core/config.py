@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "replace-me", "your-token-here", "xxx", "todo"}
@@ -174,6 +174,17 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @model_validator(mode="after")
+    def _linked_roles_whole(self) -> Settings:
+        if (self.discord_client_id is None) != (self.discord_client_secret is None):
+            given, missing = "DISCORD_CLIENT_ID", "DISCORD_CLIENT_SECRET"
+            if self.discord_client_id is None:
+                given, missing = missing, given
+            raise ValueError(
+                f"{given} is set without {missing}: Linked Roles need both (or neither, for none)"
+            )
+        return self
+
     @property
     def callback_url(self) -> str:
         """Where X sends the browser back; register it in the X app's settings."""
@@ -219,9 +230,10 @@ def describe_error(error: ValidationError, *, also_missing: Sequence[str] = ()) 
     if missing:
         return str(MissingSetting(_and_list(missing)))
     first = problems[0]
-    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"configuration error: {name} {message}"
+    if not first["loc"]:  # a rule across settings: its message names them
+        return f"configuration error: {message}"
+    return f"configuration error: {str(first['loc'][0]).upper()} {message}"
 
 
 def _and_list(names: list[str]) -> str:

@@ -88,6 +88,9 @@ def test_sealing_keys_pasted_with_quotes_are_unquoted(quote: str) -> None:
         ({"admin_user_ids": "12,abc"}, "ADMIN_USER_IDS"),
         ({"web_port": "99999"}, "WEB_PORT"),
         ({"log_level": "loud"}, "LOG_LEVEL must be one of"),
+        ({"discord_client_id": "123"}, "DISCORD_CLIENT_ID is set without DISCORD_CLIENT_SECRET"),
+        ({"discord_client_secret": "s3cr3t-value"}, "DISCORD_CLIENT_SECRET is set without"),
+        ({"discord_client_id": "abc", "discord_client_secret": "x"}, "DISCORD_CLIENT_ID"),
     ],
 )
 def test_malformed_value_is_named_in_one_line(overrides: dict[str, str], expected: str) -> None:
