@@ -426,6 +426,7 @@ async def test_roles_register_puts_the_metadata(
     env = environment_of(settings) | {
         "DISCORD_TOKEN": fake_discord.token,
         "DISCORD_CLIENT_ID": str(fake_discord.application_id),
+        "DISCORD_CLIENT_SECRET": fake_discord.oauth.client_secret,
         "DISCORD_BASE_URL": fake_discord.base_url,
     }
     done = await tweetlink(tmp_path, env, "roles", "register")
@@ -433,14 +434,14 @@ async def test_roles_register_puts_the_metadata(
     assert fake_discord.oauth.metadata == METADATA_RECORDS
     assert f"Linked Roles Verification URL to {settings.public_url}/linked-role" in done.stdout
 
-    env.pop("DISCORD_CLIENT_ID")
-    missing = await tweetlink(tmp_path, env, "roles", "register")
+    without = {k: v for k, v in env.items() if not k.startswith("DISCORD_CLIENT_")}
+    missing = await tweetlink(tmp_path, without, "roles", "register")
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == [
         "tweetlink: configuration error: DISCORD_CLIENT_ID is not set (see .env.example)"
     ]
 
-    env |= {"DISCORD_CLIENT_ID": str(fake_discord.application_id), "DISCORD_TOKEN": "wrong"}
+    env["DISCORD_TOKEN"] = "wrong"
     refused = await tweetlink(tmp_path, env, "roles", "register")
     assert refused.returncode == 1
     assert "check DISCORD_TOKEN" in refused.stderr
