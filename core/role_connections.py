@@ -176,9 +176,8 @@ class RoleConnectionService:
         return SignedIn(member_id, pushed.screen_name if pushed else None, written=True)
 
     async def push(self, *discord_user_ids: int | None) -> None:
-        """Bring these members' role connections up to date with their links; never raises.
-        A member who never signed in with Discord is nothing to do; a failure is left for the
-        sweep."""
+        """Bring these members' role connections up to date with their links. A member who never
+        signed in with Discord is nothing to do; Discord failing is left for the sweep."""
         if self._discord is None:
             return
         # The caller's whole task is awaited on shutdown (finish_pushes), so a push is not cut
@@ -194,8 +193,6 @@ class RoleConnectionService:
                 await self._push(member_id)
             except errors.DiscordUnavailable:
                 log.warning("Discord failed the role connection of user %s; will retry", member_id)
-            except Exception:
-                log.exception("could not update the role connection of user %s", member_id)
 
     async def push_due(self) -> tuple[int, int]:
         """The sweep: push the role connections that differ from their member's link, up to

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import expect
 from sqlalchemy import select, update
 
@@ -36,6 +37,7 @@ from tests.support.discord_bot import (
 from tests.support.linked_roles import with_linked_roles
 from tests.support.processes import environment_of, tweetlink
 from tweetlink.services import Services
+from web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 ROLE_CONNECTION_ROUTE = "/users/@me/applications/{app}/role-connection"
@@ -88,6 +90,14 @@ class SignIn:
 
     async def whole(self) -> tuple[int, str]:
         return await self.back(await self.approve(await self.to_discord()))
+
+
+async def linked_and_signed_in(world: World, browser: aiohttp.ClientSession) -> None:
+    """Alice links @alice_x, then signs in from the Linked Roles menu."""
+    await link(world, world.alice, "alice_x")
+    world.discord.oauth.approving_user = world.alice
+    status, page = await SignIn(browser, world.services.settings.public_url).whole()
+    assert status == 200, page
 
 
 def connection_of(fake: FakeDiscord, user: FakeUser) -> dict[str, object] | None:
@@ -175,9 +185,7 @@ async def test_unlinking_clears_the_role_connection(
     world: World, browser: aiohttp.ClientSession
 ) -> None:
     """/unlink-twitter, then Unlink: Discord no longer shows the X account."""
-    await link(world, world.alice, "alice_x")
-    world.discord.oauth.approving_user = world.alice
-    await SignIn(browser, world.services.settings.public_url).whole()
+    await linked_and_signed_in(world, browser)
     assert linked_to(world.discord, world.alice, "alice_x")
 
     assert (await unlink_with_buttons(world, world.alice)).startswith("Unlinked @alice_x.")
@@ -189,9 +197,7 @@ async def test_relinking_and_a_moved_account_update_the_role_connection(
 ) -> None:
     """Alice relinks to another X account: Discord shows the new one. Bob then proves he owns
     that account: it moves to him, and Alice's role connection is cleared."""
-    await link(world, world.alice, "alice_x")
-    world.discord.oauth.approving_user = world.alice
-    await SignIn(browser, world.services.settings.public_url).whole()
+    await linked_and_signed_in(world, browser)
 
     assert await relink(world, world.alice, "alice_new") == "Linked as @alice_new."
     await world.discord.wait(
@@ -209,9 +215,7 @@ async def test_a_link_revoked_at_x_is_cleared_by_the_sweep(
     world: World, browser: aiohttp.ClientSession
 ) -> None:
     """X revoked the member's token (found when posting): the next sweep clears the role."""
-    await link(world, world.alice, "alice_x")
-    world.discord.oauth.approving_user = world.alice
-    await SignIn(browser, world.services.settings.public_url).whole()
+    await linked_and_signed_in(world, browser)
     async with world.services.sessions.begin() as session:
         await session.execute(
             update(LinkedAccount)
@@ -228,9 +232,7 @@ async def test_discord_failing_a_write_is_retried_by_the_sweep(
     world: World, browser: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A 503 on the write after an unlink is logged once as a WARNING; the sweep writes it."""
-    await link(world, world.alice, "alice_x")
-    world.discord.oauth.approving_user = world.alice
-    await SignIn(browser, world.services.settings.public_url).whole()
+    await linked_and_signed_in(world, browser)
 
     world.discord.rest.fail_next("PUT", ROLE_CONNECTION_ROUTE, 503)
     with caplog.at_level(logging.WARNING):
@@ -244,6 +246,24 @@ async def test_discord_failing_a_write_is_retried_by_the_sweep(
 
     assert await world.services.role_connections.push_due() == (1, 0)
     assert connection_of(world.discord, world.alice) == CLEARED
+
+
+async def test_discord_failing_the_write_at_sign_in_says_so_and_the_sweep_writes_it(
+    world: World, browser: aiohttp.ClientSession
+) -> None:
+    """Discord takes the sign-in but answers 503 to the write: the page says it will be tried
+    again (no error page), and the sweep writes it."""
+    await link(world, world.alice, "alice_x")
+    world.discord.oauth.approving_user = world.alice
+    world.discord.rest.fail_next("PUT", ROLE_CONNECTION_ROUTE, 503)
+    status, page = await SignIn(browser, world.services.settings.public_url).whole()
+    assert status == 200
+    assert "Connected as @alice_x" in page
+    assert "Discord did not take the update just now" in page
+    assert connection_of(world.discord, world.alice) is None
+
+    assert await world.services.role_connections.push_due() == (1, 0)
+    assert linked_to(world.discord, world.alice, "alice_x")
 
 
 async def test_an_expired_discord_token_is_refreshed(
@@ -282,9 +302,7 @@ async def test_a_member_who_removed_the_app_is_forgotten(
 ) -> None:
     """The member deauthorized tweetlink in Discord: their grant is deleted, nothing is
     retried, and no error is logged."""
-    await link(world, world.alice, "alice_x")
-    world.discord.oauth.approving_user = world.alice
-    await SignIn(browser, world.services.settings.public_url).whole()
+    await linked_and_signed_in(world, browser)
     world.discord.oauth.revoke_user(world.alice)
 
     with caplog.at_level(logging.INFO):
@@ -399,12 +417,7 @@ async def test_the_page_says_when_linked_roles_are_not_set_up(
     assert not plain.enabled
     await plain.push(1)  # nothing to do, and no error
     # The served app uses the fixture's (enabled) services; check the page on one without.
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from web.app import create_app
-
-    app: web.Application = create_app(
+    app = create_app(
         services.links,
         twitter_api_base=services.settings.twitter_api_base,
         ping=services.database_ok,
@@ -475,9 +488,7 @@ async def test_keys_rotate_reseals_discord_tokens_too(
 ) -> None:
     """After `keys rotate` under a new first key, the old key removed, a push still opens the
     member's Discord tokens."""
-    await link(world, world.alice, "alice_x")
-    world.discord.oauth.approving_user = world.alice
-    await SignIn(browser, world.services.settings.public_url).whole()
+    await linked_and_signed_in(world, browser)
 
     await world.services.links.unlink(world.alice.id)  # the push is left to the new key
     new_key = Sealer.generate_key()
