@@ -169,19 +169,12 @@ async def oauth_callback(request: web.Request) -> web.Response:
 
 
 class RetryableFailure(Exception):
-    """X or Discord failed during a step the member can simply try again."""
+    """X failed during a step the member can simply try again."""
 
-    def __init__(
-        self,
-        error: errors.TweetlinkError,
-        *,
-        retry_url: str | None,
-        heading: str = "X is not answering right now",
-    ) -> None:
+    def __init__(self, error: errors.TwitterError, *, retry_url: str | None) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_url = retry_url
-        self.heading = heading
 
 
 _STATUS_AND_HEADING: dict[type[errors.TweetlinkError], tuple[int, str]] = {
@@ -219,7 +212,7 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return error_page(
             pages,
             502,
-            failure.heading,
+            "X is not answering right now",
             str(failure.error),
             retry_url=failure.retry_url,
         )
